@@ -1,0 +1,36 @@
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Role(models.TextChoices):
+    INSPECTOR = "inspector", _("Inspector")
+    TOWNSHIP_OFFICIAL = "township_official", _("Township official")
+    COUNTY_OFFICIAL = "county_official", _("County official")
+    AUDITOR = "auditor", _("Auditor")
+    ADMINISTRATOR = "administrator", _("Administrator")
+
+
+class User(AbstractUser):
+    role = models.CharField(
+        _("role"),
+        max_length=20,
+        choices=Role.choices,
+        default=Role.INSPECTOR,
+        help_text=_("What the user may do; where is set by their regions."),
+    )
+    regions = models.ManyToManyField(
+        "housing.Region",
+        blank=True,
+        related_name="users",
+        verbose_name=_("regions"),
+        help_text=_("The user sees these regions and everything under them."),
+    )
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+
+    @property
+    def is_administrator(self) -> bool:
+        return self.is_superuser or self.role == Role.ADMINISTRATOR

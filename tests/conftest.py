@@ -1,0 +1,131 @@
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from accounts.models import Role
+from tests.factories import HouseFactory, HouseholdFactory, UserFactory, make_region, square
+
+# Playwright's sync API runs an event loop in the test thread; the ORM calls that tests make
+# around it are still synchronous, so Django's async-safety guard does not apply.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+def is_postgis() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def pytest_collection_modifyitems(config, items):
+    if "spatialite" in os.environ.get("DATABASE_URL", "spatialite") or not os.environ.get(
+        "DATABASE_URL"
+    ):
+        skip = pytest.mark.skip(reason="needs PostGIS")
+        for item in items:
+            if "postgis_only" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path):
+    """Uploaded and generated files go to a fresh folder per test: real files, no leftovers."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def regions(db):
+    """A small tree: province 52 > city 5203 > county 520399 > townships 100, 101 > villages."""
+    county = make_region("520399", "安居示范县", boundary=square(107.9, 27.2, 0.2))
+    t1 = make_region("520399100", "龙溪镇", boundary=square(107.9, 27.2, 0.1))
+    t2 = make_region("520399101", "白泥镇", boundary=square(108.0, 27.2, 0.1))
+    v1 = make_region("520399100200", "青山村", boundary=square(107.9, 27.2, 0.05))
+    v2 = make_region("520399101200", "河坝村", boundary=square(108.0, 27.2, 0.05))
+    return {"county": county, "township1": t1, "township2": t2, "village1": v1, "village2": v2}
+
+
+@pytest.fixture
+def households(regions):
+    """One household with a current house in each village."""
+    h1 = HouseFactory(household=HouseholdFactory(village=regions["village1"])).household
+    h2 = HouseFactory(household=HouseholdFactory(village=regions["village2"])).household
+    return {"village1": h1, "village2": h2}
+
+
+@pytest.fixture
+def make_user(db):
+    def make(role=Role.INSPECTOR, regions=(), **kwargs):
+        return UserFactory(role=role, regions=list(regions), **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def township_official(make_user, regions):
+    return make_user(Role.TOWNSHIP_OFFICIAL, [regions["township1"]], username="township1")
+
+
+@pytest.fixture
+def county_official(make_user, regions):
+    return make_user(Role.COUNTY_OFFICIAL, [regions["county"]], username="county")
+
+
+@pytest.fixture
+def administrator(make_user):
+    return make_user(Role.ADMINISTRATOR, username="admin")
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium through Playwright: headless, no sandbox, nothing from outside."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    """A fresh browser page that refuses every request not to the live server."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+    page = context.new_page()
+    external = []
+
+    def guard(route):
+        if route.request.url.startswith(live_server.url) or route.request.url.startswith("data:"):
+            route.continue_()
+        else:
+            external.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", guard)
+    page.external_requests = external
+    yield page
+    context.close()
+
+
+def browser_login(page, live_server, user, password="test-pass-123"):
+    page.goto(f"{live_server.url}/login/")
+    page.fill("input[name=username]", user.username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
