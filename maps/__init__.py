@@ -1,0 +1,1 @@
+"""Maps: no models. Geo selectors and folium page builders live here."""
