@@ -1,0 +1,46 @@
+"""The storage promises: one coordinate system, and a spatial index on every geometry."""
+
+import pytest
+from django.apps import apps
+from django.contrib.gis.db.models import GeometryField
+from django.db import connection
+
+
+def geometry_fields():
+    for model in apps.get_models():
+        for field in model._meta.get_fields():
+            if isinstance(field, GeometryField):
+                yield model, field
+
+
+def test_every_geometry_is_stored_in_wgs84_with_a_spatial_index():
+    found = list(geometry_fields())
+    assert {(m._meta.label, f.name) for m, f in found} >= {
+        ("housing.Region", "boundary"),
+        ("housing.Household", "location"),
+    }
+    for model, field in found:
+        assert (model._meta.label, field.srid, field.spatial_index) == (
+            model._meta.label,
+            4326,
+            True,
+        )
+
+
+@pytest.mark.django_db
+def test_the_database_has_the_spatial_indexes():
+    with connection.cursor() as cursor:
+        for model, field in geometry_fields():
+            table, column = model._meta.db_table, field.column
+            if connection.vendor == "postgresql":
+                cursor.execute(
+                    "select count(*) from pg_indexes where tablename = %s and indexdef ilike %s",
+                    [table, f"%using gist ({column})%"],
+                )
+            else:
+                cursor.execute(
+                    "select count(*) from geometry_columns where f_table_name = %s "
+                    "and f_geometry_column = %s and spatial_index_enabled = 1",
+                    [table.lower(), column.lower()],
+                )
+            assert (table, cursor.fetchone()[0]) == (table, 1)
