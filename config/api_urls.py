@@ -1,1 +1,22 @@
-urlpatterns = []
+"""/api/: the REST API, its token endpoint, its OpenAPI schema and browsable docs."""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from housing.api import FamilyMemberViewSet, HouseholdViewSet, RegionViewSet, TokenView
+
+app_name = "api"
+
+router = SimpleRouter()
+router.register("households", HouseholdViewSet, basename="household")
+router.register("members", FamilyMemberViewSet, basename="member")
+router.register("regions", RegionViewSet, basename="region")
+
+urlpatterns = [
+    path("auth/token/", TokenView.as_view(), name="token"),
+    # The schema and its docs hold no data, so they are open to anonymous readers.
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    *router.urls,
+]

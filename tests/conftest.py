@@ -30,9 +30,13 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
-def _media_root(settings, tmp_path):
-    """Uploaded and generated files go to a fresh folder per test: real files, no leftovers."""
+def _test_settings(settings, tmp_path):
+    """Uploaded and generated files go to a fresh folder per test: real files, no leftovers.
+
+    Password hashing is made cheap: the real hasher costs most of a second per test user.
+    """
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
