@@ -346,7 +346,7 @@ class IdNumberReveal(models.Model):
         verbose_name=_("user"),
     )
     household = models.ForeignKey(
-        Household, on_delete=models.CASCADE, related_name="id_reveals", verbose_name=_("household")
+        Household, on_delete=models.PROTECT, related_name="id_reveals", verbose_name=_("household")
     )
     revealed_at = models.DateTimeField(_("revealed at"), auto_now_add=True)
     via = models.CharField(_("via"), max_length=10, help_text=_("page or api"))

@@ -127,9 +127,10 @@ def page(browser, live_server):
     context.close()
 
 
-def browser_login(page, live_server, user, password="test-pass-123"):
-    page.goto(f"{live_server.url}/login/")
+def browser_login(page, live_server, user, password="test-pass-123", path="/login/"):
+    """Log in through a real form: ours at /login/, or the admin's at /admin/login/."""
+    page.goto(f"{live_server.url}{path}")
     page.fill("input[name=username]", user.username)
     page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
+    page.click("[type=submit]")
     page.wait_for_load_state()

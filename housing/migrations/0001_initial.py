@@ -81,7 +81,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('revealed_at', models.DateTimeField(auto_now_add=True, verbose_name='revealed at')),
                 ('via', models.CharField(help_text='page or api', max_length=10, verbose_name='via')),
-                ('household', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='id_reveals', to='housing.household', verbose_name='household')),
+                ('household', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='id_reveals', to='housing.household', verbose_name='household')),
                 ('user', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='id_reveals', to=settings.AUTH_USER_MODEL, verbose_name='user')),
             ],
             options={
