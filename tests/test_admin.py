@@ -37,12 +37,6 @@ MODELS = [
 LOCAL_HOSTS = {"testserver", "localhost", "127.0.0.1"}
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """Every test here makes users; the production hasher costs about half a second each."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def admin_objects(households, county_official):
     """One object of every model registered in the admin."""

@@ -1,0 +1,126 @@
+"""The registry's server-rendered pages. Thin: parse, authorize, call a selector or service."""
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.permissions import can_reveal_id_numbers
+from housing.forms import HouseholdFilterForm
+from housing.selectors import (
+    household_get,
+    household_list,
+    region_breadcrumbs,
+    region_children_grade_counts,
+    region_get,
+    region_roots,
+)
+from housing.services import id_numbers_reveal
+from maps.builders import household_location_map, region_map
+
+PAGE_SIZE = 50
+GRADE_COLUMNS = ["A", "B", "C", "D", ""]  # "" = not yet appraised
+
+
+@require_GET
+@login_required
+def household_list_view(request):
+    form = HouseholdFilterForm(request.GET or None, user=request.user)
+    page = None
+    if form.is_bound and not form.is_valid():
+        households = None
+    else:
+        filters = form.filters() if form.is_bound else None
+        households = household_list(user=request.user, filters=filters)
+        page = Paginator(households, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "housing/household_list.html",
+        {"form": form, "page": page, "filtered": form.is_bound},
+    )
+
+
+def _household_detail_context(request, household, **extra) -> dict:
+    houses = list(household.houses.all())  # current first (the selector orders them)
+    current = next((h for h in houses if h.is_current), None)
+    return {
+        "household": household,
+        "breadcrumbs": region_breadcrumbs(user=request.user, region=household.village),
+        "current_house": current,
+        "replaced_houses": [h for h in houses if not h.is_current],
+        "members": list(household.members.all()),
+        "map": household_location_map(household),
+        "can_reveal": can_reveal_id_numbers(request.user, household),
+        **extra,
+    }
+
+
+@require_GET
+@login_required
+def household_detail_view(request, pk: int):
+    household = household_get(user=request.user, pk=pk)
+    return render(
+        request, "housing/household_detail.html", _household_detail_context(request, household)
+    )
+
+
+@require_POST
+@login_required
+def household_reveal_ids_view(request, pk: int):
+    """The household file with its ID numbers unmasked, for this response only (and logged)."""
+    household = household_get(user=request.user, pk=pk)
+    if not can_reveal_id_numbers(request.user, household):
+        raise PermissionDenied
+    numbers = id_numbers_reveal(user=request.user, household=household, via="page")
+    context = _household_detail_context(
+        request,
+        household,
+        revealed_id_numbers={n for n in numbers.values() if n},
+        # Changing language re-requests the page: the plain file, not another reveal.
+        language_next=reverse("housing:household_detail", args=[household.pk]),
+    )
+    response = render(request, "housing/household_detail.html", context)
+    # Unmasked ID numbers must not stay in any cache, the browser's included.
+    add_never_cache_headers(response)
+    return response
+
+
+@require_GET
+@login_required
+def region_index_view(request):
+    return render(
+        request, "housing/region_index.html", {"regions": region_roots(user=request.user)}
+    )
+
+
+@require_GET
+@login_required
+def region_detail_view(request, code: str):
+    region = region_get(user=request.user, code=code)
+    counts = region_children_grade_counts(user=request.user, region=region)
+    # Templates cannot look up the "" (not appraised) key: give them lists in column order.
+    rows = [
+        {"region": c["region"], "counts": [c[g] for g in GRADE_COLUMNS], "total": c["total"]}
+        for c in counts
+    ]
+    totals = None
+    if rows:
+        totals = {
+            "counts": [sum(c[g] for c in counts) for g in GRADE_COLUMNS],
+            "total": sum(c["total"] for c in counts),
+        }
+    return render(
+        request,
+        "housing/region_detail.html",
+        {
+            "region": region,
+            "breadcrumbs": region_breadcrumbs(user=request.user, region=region),
+            "rows": rows,
+            "totals": totals,
+            "grade_columns": GRADE_COLUMNS,
+            "map": region_map(region, [row["region"] for row in rows]),
+        },
+    )

@@ -1,0 +1,516 @@
+"""The registry's server-rendered pages: scope, search, filters, masking, reveal, counts."""
+
+import datetime
+import re
+
+import pytest
+from django.urls import reverse
+
+from accounts.models import Role
+from housing.models import IdNumberReveal, RenovationStatus, SafetyGrade
+from tests.factories import FamilyMemberFactory, HouseFactory, HouseholdFactory, key_group
+
+pytestmark = pytest.mark.django_db
+
+
+HEAD_ID = "520399195803141230"
+HEAD_ID_MASKED = "520399********1230"
+MEMBER_ID = "52039919850702042X"
+MEMBER_ID_MASKED = "520399********042X"
+
+
+def list_url(**params):
+    from urllib.parse import urlencode
+
+    return reverse("housing:household_list") + ("?" + urlencode(params) if params else "")
+
+
+def archive_numbers(response) -> list[str]:
+    return [h.archive_no for h in response.context["page"].object_list]
+
+
+@pytest.fixture
+def known(regions):
+    """A household in village 1 with known ID numbers, a current house and one member."""
+    household = HouseholdFactory(
+        village=regions["village1"],
+        archive_no="520399100200-0007",
+        head_name="王德福",
+        head_id_number=HEAD_ID,
+    )
+    HouseFactory(household=household, safety_grade=SafetyGrade.D)
+    FamilyMemberFactory(household=household, name="王小红", id_number=MEMBER_ID)
+    return household
+
+
+# --- access ---------------------------------------------------------------------------
+
+
+def test_root_redirects_a_logged_in_user_to_the_household_list(client, township_official):
+    client.force_login(township_official)
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"] == "/households/"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/",
+        "/households/",
+        "/households/{village1}/",
+        "/regions/",
+        "/regions/520399100/",
+    ],
+)
+def test_anonymous_user_is_sent_to_login(client, households, url):
+    url = url.format(village1=households["village1"].pk)
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/?next=")
+
+
+def test_pages_in_scope_answer_200_for_a_township_official(client, township_official, households):
+    client.force_login(township_official)
+    for url in [
+        "/households/",
+        f"/households/{households['village1'].pk}/",
+        "/regions/",
+        "/regions/520399100/",
+        "/regions/520399100200/",
+    ]:
+        assert client.get(url).status_code == 200, url
+
+
+def test_household_of_another_township_is_404(client, township_official, households):
+    client.force_login(township_official)
+    assert client.get(f"/households/{households['village2'].pk}/").status_code == 404
+
+
+@pytest.mark.parametrize("code", ["520399101", "520399101200", "520399", "999999"])
+def test_region_outside_scope_or_unknown_is_404(client, township_official, regions, code):
+    client.force_login(township_official)
+    assert client.get(f"/regions/{code}/").status_code == 404
+
+
+def test_household_list_shows_only_the_users_regions(client, township_official, households):
+    client.force_login(township_official)
+    response = client.get(list_url())
+    assert archive_numbers(response) == [households["village1"].archive_no]
+    assert households["village2"].archive_no not in response.content.decode()
+
+
+def test_region_index_lists_the_users_root_regions(client, township_official, regions):
+    client.force_login(township_official)
+    response = client.get("/regions/")
+    assert [r.code for r in response.context["regions"]] == ["520399100"]
+    assert 'href="/regions/520399100/"' in response.content.decode()
+
+
+def test_navigation_shows_admin_only_to_administrators(client, county_official, administrator):
+    client.force_login(county_official)
+    page = client.get("/households/").content.decode()
+    assert 'href="/admin/"' not in page
+    assert 'href="/api/docs/"' in page
+    assert "County official" in page
+    client.force_login(administrator)
+    assert 'href="/admin/"' in client.get("/households/").content.decode()
+
+
+# --- search ---------------------------------------------------------------------------
+
+
+def test_search_by_part_of_the_name(client, county_official, known, households):
+    client.force_login(county_official)
+    assert archive_numbers(client.get(list_url(q="德福"))) == ["520399100200-0007"]
+
+
+def test_search_by_the_heads_full_id_number(client, county_official, known, households):
+    client.force_login(county_official)
+    assert archive_numbers(client.get(list_url(q=HEAD_ID))) == ["520399100200-0007"]
+
+
+def test_search_by_a_members_full_id_number_lowercase_x(client, county_official, known):
+    client.force_login(county_official)
+    assert archive_numbers(client.get(list_url(q=MEMBER_ID.lower()))) == ["520399100200-0007"]
+
+
+def test_part_of_an_id_number_does_not_match_by_id(client, county_official, known, households):
+    client.force_login(county_official)
+    response = client.get(list_url(q=HEAD_ID[:14]))
+    assert archive_numbers(response) == []
+    assert "0 households" in response.content.decode()
+
+
+def test_search_by_archive_number_prefix(client, county_official, known, households):
+    client.force_login(county_official)
+    assert archive_numbers(client.get(list_url(q="520399100200-00"))) == ["520399100200-0007"]
+    assert archive_numbers(client.get(list_url(q="0007"))) == []
+
+
+# --- filters --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def graded(regions):
+    """Village 1: A, C (planned), not appraised (no key group); village 2: D (in progress)."""
+    made = {}
+    for archive, village, grade, status, group in [
+        ("G-A", "village1", SafetyGrade.A, RenovationStatus.NONE, "minimum_income"),
+        ("G-C", "village1", SafetyGrade.C, RenovationStatus.PLANNED, "registered_poor"),
+        ("G-N", "village1", SafetyGrade.NOT_APPRAISED, RenovationStatus.NONE, None),
+        ("G-D", "village2", SafetyGrade.D, RenovationStatus.IN_PROGRESS, "minimum_income"),
+    ]:
+        household = HouseholdFactory(
+            archive_no=archive,
+            village=regions[village],
+            key_group=key_group(group) if group else None,
+        )
+        HouseFactory(household=household, safety_grade=grade, renovation_status=status)
+        made[archive] = household
+    return made
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({}, ["G-A", "G-C", "G-D", "G-N"]),
+        ({"region": "520399100"}, ["G-A", "G-C", "G-N"]),
+        ({"region": "520399101200"}, ["G-D"]),
+        ({"grade": "A"}, ["G-A"]),
+        ({"grade": "D"}, ["G-D"]),
+        ({"grade": "none"}, ["G-N"]),
+        ({"key_group": "registered_poor"}, ["G-C"]),
+        ({"key_group": "minimum_income"}, ["G-A", "G-D"]),
+        ({"key_group": "none"}, ["G-N"]),
+        ({"renovation_status": "planned"}, ["G-C"]),
+        ({"renovation_status": "in_progress"}, ["G-D"]),
+        ({"region": "520399100", "grade": "C", "renovation_status": "planned"}, ["G-C"]),
+    ],
+)
+def test_each_filter(client, county_official, graded, params, expected):
+    client.force_login(county_official)
+    assert archive_numbers(client.get(list_url(**params))) == expected
+
+
+def test_region_filter_outside_scope_is_an_error_that_shows_no_households(
+    client, township_official, graded
+):
+    client.force_login(township_official)
+    response = client.get(list_url(region="520399101"))
+    assert response.status_code == 200
+    assert response.context["page"] is None
+    assert response.context["form"].errors == {
+        "region": ["There is no region 520399101 among your regions."]
+    }
+    assert "G-D" not in response.content.decode()
+
+
+def test_unknown_grade_is_an_error(client, county_official, graded):
+    client.force_login(county_official)
+    response = client.get(list_url(grade="E"))
+    assert response.context["form"].errors == {
+        "grade": ["Select a valid choice. E is not one of the available choices."]
+    }
+
+
+def test_region_select_offers_the_users_regions_by_code(client, township_official, regions):
+    client.force_login(township_official)
+    page = client.get(list_url()).content.decode()
+    options = re.findall(r'<option value="(\d+)"', page)
+    assert options == ["520399100", "520399100200"]
+
+
+# --- pagination -----------------------------------------------------------------------
+
+
+def test_pagination_50_per_page_with_total_and_filters_kept(client, county_official, regions):
+    for n in range(51):
+        HouseFactory(
+            household=HouseholdFactory(archive_no=f"P-{n:03d}", village=regions["village1"]),
+            safety_grade=SafetyGrade.C,
+        )
+    HouseFactory(
+        household=HouseholdFactory(archive_no="P-A", village=regions["village1"]), safety_grade="A"
+    )
+    client.force_login(county_official)
+    first = client.get(list_url(grade="C"))
+    assert len(first.context["page"].object_list) == 50
+    page = first.content.decode()
+    assert "51 households" in page
+    assert "Page 1 of 2" in page
+    assert 'href="?grade=C&amp;page=2"' in page
+    second = client.get(list_url(grade="C", page=2))
+    assert archive_numbers(second) == ["P-050"]
+    assert 'href="?grade=C&amp;page=1"' in second.content.decode()
+
+
+def test_a_page_number_out_of_range_shows_the_last_page(client, county_official, known):
+    client.force_login(county_official)
+    assert archive_numbers(client.get(list_url(page=9))) == ["520399100200-0007"]
+
+
+# --- ID numbers -----------------------------------------------------------------------
+
+
+def test_list_masks_id_numbers_for_officials(client, county_official, known):
+    client.force_login(county_official)
+    page = client.get(list_url()).content.decode()
+    assert HEAD_ID_MASKED in page
+    assert HEAD_ID not in page
+
+
+def test_list_shows_full_id_numbers_to_administrators(client, administrator, known):
+    client.force_login(administrator)
+    page = client.get(list_url()).content.decode()
+    assert HEAD_ID in page
+    assert HEAD_ID_MASKED not in page
+
+
+@pytest.mark.parametrize("role", [Role.INSPECTOR, Role.TOWNSHIP_OFFICIAL, Role.AUDITOR])
+def test_household_file_masks_id_numbers(client, make_user, regions, known, role):
+    client.force_login(make_user(role, [regions["township1"]]))
+    page = client.get(f"/households/{known.pk}/").content.decode()
+    assert f'<dd class="id-number">{HEAD_ID_MASKED}</dd>' in page
+    assert f'class="id-number">{MEMBER_ID_MASKED}</td>' in page
+    assert HEAD_ID not in page
+    assert MEMBER_ID not in page
+    assert "Reveal ID numbers" not in page
+
+
+def test_household_file_shows_full_id_numbers_to_administrators(client, administrator, known):
+    client.force_login(administrator)
+    page = client.get(f"/households/{known.pk}/").content.decode()
+    assert f'<dd class="id-number">{HEAD_ID}</dd>' in page
+    assert f'class="id-number">{MEMBER_ID}</td>' in page
+
+
+def test_county_official_sees_the_reveal_button(client, county_official, known):
+    client.force_login(county_official)
+    page = client.get(f"/households/{known.pk}/").content.decode()
+    assert f'action="/households/{known.pk}/reveal-ids/"' in page
+    assert "Reveal ID numbers" in page
+
+
+def test_reveal_by_a_county_official_unmasks_logs_and_forbids_caching(
+    client, county_official, known
+):
+    client.force_login(county_official)
+    response = client.post(f"/households/{known.pk}/reveal-ids/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert f'<dd class="id-number">{HEAD_ID}</dd>' in page
+    assert f'class="id-number">{MEMBER_ID}</td>' in page
+    assert "no-store" in response["Cache-Control"]
+    reveal = IdNumberReveal.objects.get()
+    assert (reveal.user, reveal.household, reveal.via) == (county_official, known, "page")
+    # The language switcher goes back to the plain (masked) file, not to the POST-only URL.
+    assert f'name="next" value="/households/{known.pk}/"' in page
+    # The reveal is for that response only.
+    again = client.get(f"/households/{known.pk}/").content.decode()
+    assert HEAD_ID not in again
+
+
+def test_reveal_by_a_township_official_is_403_and_not_logged(client, township_official, known):
+    client.force_login(township_official)
+    response = client.post(f"/households/{known.pk}/reveal-ids/")
+    assert response.status_code == 403
+    assert HEAD_ID not in response.content.decode()
+    assert not IdNumberReveal.objects.exists()
+
+
+def test_reveal_by_get_is_405_and_not_logged(client, county_official, known):
+    client.force_login(county_official)
+    response = client.get(f"/households/{known.pk}/reveal-ids/")
+    assert response.status_code == 405
+    assert not IdNumberReveal.objects.exists()
+
+
+def test_reveal_of_a_household_out_of_scope_is_404(client, make_user, regions, households):
+    official = make_user(Role.COUNTY_OFFICIAL, [regions["township1"]])
+    client.force_login(official)
+    response = client.post(f"/households/{households['village2'].pk}/reveal-ids/")
+    assert response.status_code == 404
+    assert not IdNumberReveal.objects.exists()
+
+
+def test_reveal_by_anonymous_redirects_to_login(client, known):
+    response = client.post(f"/households/{known.pk}/reveal-ids/")
+    assert response.status_code == 302
+    assert not IdNumberReveal.objects.exists()
+
+
+# --- household file -------------------------------------------------------------------
+
+
+def test_household_file_shows_household_house_members_and_map(client, township_official, known):
+    client.force_login(township_official)
+    response = client.get(f"/households/{known.pk}/")
+    page = response.content.decode()
+    assert "王德福" in page and "520399100200-0007" in page
+    assert '<a href="/regions/520399100200/">青山村</a>' in page
+    assert '<li><a href="/regions/520399100/">龙溪镇</a></li>' in page
+    assert "D: dangerous as a whole" in page
+    assert "72.50 m²" in page
+    assert "王小红" in page
+    assert "1985-07-02 (" in page
+    assert "27.205000° N, 107.905000° E (WGS84)" in page
+    assert 'class="anju-map anju-map--plain"' in page
+    assert "/static/vendor/leaflet/leaflet.js" in page
+    assert "Replaced houses" not in page
+
+
+def test_household_without_location_shows_no_map(client, township_official, regions):
+    household = HouseholdFactory(village=regions["village1"], location=None, location_source="")
+    client.force_login(township_official)
+    page = client.get(f"/households/{household.pk}/").content.decode()
+    assert "anju-map" not in page
+    assert "leaflet" not in page
+    assert "° N" not in page
+
+
+def test_household_without_house_or_members_shows_no_such_sections(
+    client, township_official, regions
+):
+    household = HouseholdFactory(village=regions["village1"])
+    client.force_login(township_official)
+    page = client.get(f"/households/{household.pk}/").content.decode()
+    assert "Current house" not in page
+    assert "Replaced houses" not in page
+    assert "Family members" not in page
+
+
+def test_replaced_house_is_shown_in_its_own_section(client, township_official, regions):
+    household = HouseholdFactory(village=regions["village1"])
+    HouseFactory(household=household, is_current=False, year_built=1962, safety_grade="D")
+    HouseFactory(household=household, year_built=2021, safety_grade="A")
+    client.force_login(township_official)
+    response = client.get(f"/households/{household.pk}/")
+    assert response.context["current_house"].year_built == 2021
+    assert [h.year_built for h in response.context["replaced_houses"]] == [1962]
+    page = response.content.decode()
+    assert "Replaced houses" in page
+    assert page.index("2021") < page.index("Replaced houses") < page.index("1962")
+
+
+EXTERNAL_URL = re.compile(r"https?://(?!testserver[/:\"']|localhost[/:\"']|127\.0\.0\.1[/:\"'])")
+
+
+def test_household_file_has_no_url_to_another_host(client, township_official, known):
+    client.force_login(township_official)
+    page = client.get(f"/households/{known.pk}/").content.decode()
+    assert "leaflet.js" in page
+    attributes = re.findall(r'(?:src|href)="([^"]*)"', page)
+    assert attributes
+    assert [a for a in attributes if a.startswith(("http:", "https:", "//"))] == []
+    assert EXTERNAL_URL.findall(page) == []
+
+
+# --- region page ----------------------------------------------------------------------
+
+
+def test_region_page_counts_households_by_grade_per_child(client, county_official, regions):
+    for village, grades in [
+        ("village1", ["A", "A", "C", "D", ""]),
+        ("village2", ["B", "D"]),
+    ]:
+        for grade in grades:
+            HouseFactory(household=HouseholdFactory(village=regions[village]), safety_grade=grade)
+    # A replaced house is history, not counted.
+    HouseFactory(
+        household=HouseholdFactory(village=regions["village2"]), is_current=False, safety_grade="D"
+    )
+    client.force_login(county_official)
+    response = client.get("/regions/520399/")
+    rows = [(r["region"].code, r["counts"], r["total"]) for r in response.context["rows"]]
+    # Columns: A, B, C, D, not appraised.
+    assert rows == [("520399100", [2, 0, 1, 1, 1], 5), ("520399101", [0, 1, 0, 1, 0], 2)]
+    assert response.context["totals"] == {"counts": [2, 1, 1, 2, 1], "total": 7}
+    page = response.content.decode()
+    assert '<a href="/regions/520399100/">龙溪镇</a>' in page
+    assert 'href="/households/?region=520399"' in page
+    assert 'class="anju-map anju-map--plain"' in page
+
+
+def test_village_page_has_no_children_table_and_links_to_its_households(
+    client, township_official, households
+):
+    client.force_login(township_official)
+    response = client.get("/regions/520399100200/")
+    page = response.content.decode()
+    assert response.context["rows"] == []
+    assert "Households by safety grade" not in page
+    assert 'href="/households/?region=520399100200"' in page
+    assert '<li><a href="/regions/520399100/">龙溪镇</a></li>' in page
+
+
+def test_region_without_boundaries_shows_no_map(client, administrator):
+    from tests.factories import make_region
+
+    make_region("530102001001", "无界村")
+    client.force_login(administrator)
+    page = client.get("/regions/530102001/").content.decode()
+    assert "anju-map" not in page
+
+
+# --- language -------------------------------------------------------------------------
+
+
+def test_page_language_follows_the_browser_and_offers_the_switcher(client, township_official):
+    client.force_login(township_official)
+    page = client.get("/households/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert '<html lang="zh-hans">' in page
+    assert '<form method="post" action="/i18n/setlang/" class="language-form">' in page
+    assert '<option value="zh-hans" lang="zh-hans" selected>简体中文</option>' in page
+    assert '<option value="en" lang="en">English</option>' in page
+
+
+def test_switching_language_by_post_sets_it_for_later_pages(client, township_official):
+    client.force_login(township_official)
+    response = client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/households/"})
+    assert response.status_code == 302
+    assert response["Location"] == "/households/"
+    assert '<html lang="zh-hans">' in client.get("/households/").content.decode()
+
+
+def test_age_counts_whole_years():
+    from django.utils import timezone
+
+    from housing.templatetags.anju import age
+
+    today = timezone.localdate()
+    assert age(datetime.date(today.year - 30, 1, 1)) == 30
+    last_day = (today.month, today.day) == (12, 31)
+    assert age(datetime.date(today.year - 30, 12, 31)) == (30 if last_day else 29)
+    assert age(None) == ""
+
+
+# --- queries --------------------------------------------------------------------------
+
+
+def test_list_and_file_queries_do_not_grow_with_the_data(
+    client, county_official, regions, django_assert_max_num_queries
+):
+    for n in range(12):
+        household = HouseholdFactory(village=regions["village1" if n % 2 else "village2"])
+        HouseFactory(household=household)
+        FamilyMemberFactory(household=household)
+        FamilyMemberFactory(household=household)
+    client.force_login(county_official)
+    with django_assert_max_num_queries(10):
+        assert client.get(list_url()).status_code == 200
+    with django_assert_max_num_queries(10):
+        assert client.get(f"/households/{household.pk}/").status_code == 200
+    with django_assert_max_num_queries(10):
+        assert client.get("/regions/520399/").status_code == 200
+
+
+def test_region_filter_is_a_code_box_when_there_are_too_many_regions(
+    client, county_official, regions, monkeypatch
+):
+    monkeypatch.setattr("housing.forms.MAX_REGION_CHOICES", 2)
+    client.force_login(county_official)
+    response = client.get(list_url(region="520399101"))
+    page = response.content.decode()
+    assert '<input type="text" name="region" value="520399101"' in page
+    assert '<select name="region"' not in page
