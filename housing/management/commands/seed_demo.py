@@ -1,0 +1,122 @@
+import time
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from housing import demo
+
+
+class Command(BaseCommand):
+    help = gettext_lazy(
+        "Build a synthetic demo county, 安居示范县 (520399, not a real county), under 贵州省 "
+        "遵义市: townships and villages with boundaries, households with their houses and "
+        "family members (all names and ID numbers invented), and one demo user per role "
+        "(inspector, township, county, auditor, admin) with the password in ANJU_DEMO_PASSWORD. "
+        "The same --seed gives the same data. It refuses to run when the demo county already "
+        "exists; there is no reset: start from an empty database instead."
+    )
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        # argparse wants a plain string, translated when the command runs.
+        self.help = str(self.help)
+        return super().create_parser(prog_name, subcommand, **kwargs)
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--households",
+            type=int,
+            default=2000,
+            help=_("How many households to create (default 2000)."),
+        )
+        parser.add_argument(
+            "--seed",
+            type=int,
+            default=1,
+            help=_("Random seed; the same seed gives the same county (default 1)."),
+        )
+        parser.add_argument(
+            "--if-empty",
+            action="store_true",
+            help=_("When the demo county already exists, do nothing but print the demo logins."),
+        )
+
+    def handle(self, *args, households, seed, if_empty, **options):
+        password = settings.ANJU_DEMO_PASSWORD
+        if demo.demo_county_exists():
+            if if_empty:
+                self.stdout.write(_("The demo county already exists; nothing to do."))
+                self.stdout.write(demo.logins_table(rows=demo.demo_logins(), password=password))
+                return
+            raise CommandError(
+                _(
+                    "The demo county %(code)s already exists in this database; seed_demo adds "
+                    "it only once. Use --if-empty to print the demo logins, or start from an "
+                    "empty database (a new DATABASE_URL, or delete the SpatiaLite file) to seed "
+                    "again."
+                )
+                % {"code": demo.COUNTY[0]}
+            )
+        if households < 1:
+            raise CommandError(_("--households must be at least 1; got %(n)d.") % {"n": households})
+        if seed < 0:
+            raise CommandError(_("--seed must be 0 or more; got %(seed)d.") % {"seed": seed})
+        taken = demo.demo_users_taken()
+        if taken:
+            raise CommandError(
+                _(
+                    "The demo users need these usernames, which are already taken: %(names)s. "
+                    "Rename or delete those users first."
+                )
+                % {"names": ", ".join(taken)}
+            )
+        started = time.monotonic()
+        try:
+            summary = demo.demo_county_create(
+                households=households,
+                seed=seed,
+                on_progress=self._progress(households, options["verbosity"]),
+            )
+        except ValidationError as error:
+            # Typically ANJU_DEMO_PASSWORD failing the password validators.
+            raise CommandError(
+                _("Nothing was created: %(error)s") % {"error": demo.validation_message(error)}
+            ) from error
+        self.stdout.write(
+            self.style.SUCCESS(
+                _(
+                    "Created the demo county %(name)s (%(code)s): %(townships)d townships, "
+                    "%(villages)d villages, %(households)d households, %(houses)d houses and "
+                    "%(members)d family members in %(seconds).1f s."
+                )
+                % {
+                    "name": demo.COUNTY[1],
+                    "code": demo.COUNTY[0],
+                    "townships": summary.townships,
+                    "villages": summary.villages,
+                    "households": summary.households,
+                    "houses": summary.houses,
+                    "members": summary.members,
+                    "seconds": time.monotonic() - started,
+                }
+            )
+        )
+        self.stdout.write(demo.logins_table(rows=demo.demo_logins(), password=password))
+
+    def _progress(self, total: int, verbosity: int):
+        """Report every tenth of the way on large runs, which take minutes."""
+        if total < 20000 or verbosity < 1:
+            return None
+        step = max(1, total // 10)
+        state = {"next": step}
+
+        def report(done: int, of: int):
+            if done >= state["next"] or done == of:
+                state["next"] = done + step
+                self.stdout.write(
+                    _("Households: %(done)d of %(total)d") % {"done": done, "total": of}
+                )
+
+        return report
