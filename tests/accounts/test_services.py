@@ -77,3 +77,10 @@ def test_a_password_the_validators_reject_is_refused_and_nothing_is_created():
         "This password is entirely numeric.",
     ]
     assert not User.objects.exists()
+
+
+def test_chinese_full_name_reads_family_name_first():
+    from accounts.models import User
+
+    assert User(first_name="刚", last_name="陈").get_full_name() == "陈刚"
+    assert User(first_name="Ada", last_name="Lovelace").get_full_name() == "Ada Lovelace"
