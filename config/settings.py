@@ -85,7 +85,9 @@ TEMPLATES = [
 # --- database ---------------------------------------------------------------
 # Unset: the embedded SpatiaLite file. postgis://user:pass@host:port/name: PostGIS.
 (BASE_DIR / "var").mkdir(exist_ok=True)
-DATABASE_URL = env.str("DATABASE_URL", default="") or f"spatialite:///{BASE_DIR / 'var' / 'anju.sqlite3'}"
+DATABASE_URL = (
+    env.str("DATABASE_URL", default="") or f"spatialite:///{BASE_DIR / 'var' / 'anju.sqlite3'}"
+)
 DATABASES = {"default": environ.Env.db_url_config(DATABASE_URL)}
 if DATABASES["default"]["ENGINE"].endswith("spatialite"):
     DATABASES["default"].setdefault("OPTIONS", {})

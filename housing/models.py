@@ -83,12 +83,15 @@ class Region(models.Model):
                 errors["parent"] = _(
                     "The code %(code)s does not start with its parent's code %(parent)s."
                 ) % {"code": self.code, "parent": self.parent.code}
-            elif self.level in LEVEL_ORDER and self.parent.level in LEVEL_ORDER:
-                if LEVEL_ORDER.index(self.parent.level) != LEVEL_ORDER.index(self.level) - 1:
-                    errors["parent"] = _("A %(level)s's parent must be a %(parent)s.") % {
-                        "level": RegionLevel(self.level).label,
-                        "parent": RegionLevel(LEVEL_ORDER[LEVEL_ORDER.index(self.level) - 1]).label,
-                    }
+            elif (
+                self.level in LEVEL_ORDER
+                and self.parent.level in LEVEL_ORDER
+                and LEVEL_ORDER.index(self.parent.level) != LEVEL_ORDER.index(self.level) - 1
+            ):
+                errors["parent"] = _("A %(level)s's parent must be a %(parent)s.") % {
+                    "level": RegionLevel(self.level).label,
+                    "parent": RegionLevel(LEVEL_ORDER[LEVEL_ORDER.index(self.level) - 1]).label,
+                }
         if errors:
             raise ValidationError(errors)
 
@@ -226,7 +229,10 @@ class House(models.Model):
         _("structure type"), max_length=20, choices=StructureType.choices, blank=True
     )
     storeys = models.PositiveSmallIntegerField(
-        _("storeys"), null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(10)]
+        _("storeys"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(10)],
     )
     floor_area = models.DecimalField(
         _("floor area (m²)"),

@@ -104,7 +104,9 @@ class HouseholdFactory(factory.django.DjangoModelFactory):
     village = factory.LazyFunction(lambda: make_region("520399100200"))
     head_name = factory.Sequence(lambda n: f"户主{n}")
     head_id_number = factory.Sequence(
-        lambda n: idnumbers.make("520399", datetime.date(1960, 1, 1) + datetime.timedelta(days=n), n % 1000)
+        lambda n: idnumbers.make(
+            "520399", datetime.date(1960, 1, 1) + datetime.timedelta(days=n), n % 1000
+        )
     )
     phone = "13800000000"
     address = factory.LazyAttribute(lambda o: f"{o.village.name} {o.archive_no}")
@@ -134,7 +136,9 @@ class FamilyMemberFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"成员{n}")
     relation = Relation.CHILD
     id_number = factory.Sequence(
-        lambda n: idnumbers.make("520399", datetime.date(1990, 1, 1) + datetime.timedelta(days=n), (n * 2 + 1) % 1000)
+        lambda n: idnumbers.make(
+            "520399", datetime.date(1990, 1, 1) + datetime.timedelta(days=n), (n * 2 + 1) % 1000
+        )
     )
     sex = factory.LazyAttribute(lambda o: idnumbers.parse(o.id_number).sex if o.id_number else "")
     birth_date = factory.LazyAttribute(

@@ -53,7 +53,9 @@ def test_nested_regions_are_pruned_to_the_widest(make_user, regions):
 
 @pytest.mark.django_db
 def test_scope_applies_to_regions_by_code(township_official, regions):
-    codes = set(scope(Region.objects.all(), township_official, "code").values_list("code", flat=True))
+    codes = set(
+        scope(Region.objects.all(), township_official, "code").values_list("code", flat=True)
+    )
     assert codes == {"520399100", "520399100200"}
 
 
@@ -67,13 +69,17 @@ def test_search_by_member_id_number_finds_the_household(county_official, househo
 
 
 @pytest.mark.django_db
-def test_children_grade_counts_are_one_aggregate(county_official, regions, django_assert_num_queries):
+def test_children_grade_counts_are_one_aggregate(
+    county_official, regions, django_assert_num_queries
+):
     for grade in ["A", "C", "C", "D", ""]:
         HouseFactory(household=HouseholdFactory(village=regions["village1"]), safety_grade=grade)
     HouseFactory(household=HouseholdFactory(village=regions["village2"]), safety_grade="B")
     with django_assert_num_queries(3):
         rows = region_children_grade_counts(user=county_official, region=regions["county"])
-    assert [(r["region"].code, r["A"], r["B"], r["C"], r["D"], r[""], r["total"]) for r in rows] == [
+    assert [
+        (r["region"].code, r["A"], r["B"], r["C"], r["D"], r[""], r["total"]) for r in rows
+    ] == [
         ("520399100", 1, 0, 2, 1, 1, 5),
         ("520399101", 0, 1, 0, 0, 0, 1),
     ]

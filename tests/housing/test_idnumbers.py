@@ -33,7 +33,11 @@ def test_odd_sequence_is_male():
     ("value", "code", "message"),
     [
         ("1101051949123100", "id_length", "An ID number has 18 characters; this one has 16."),
-        ("1101051949123100AX", "id_characters", "An ID number is 17 digits followed by a digit or X."),
+        (
+            "1101051949123100AX",
+            "id_characters",
+            "An ID number is 17 digits followed by a digit or X.",
+        ),
         (
             "110105194902300021",
             "id_birth_date",
