@@ -35,5 +35,5 @@ lint: bootstrap
 	@.venv/bin/ruff format --check .
 
 messages: bootstrap
-	@$(PY) manage.py makemessages -l zh_Hans --ignore=.venv --ignore=var --ignore=media --no-obsolete
+	@$(PY) manage.py makemessages -l zh_Hans --ignore=.venv --ignore=var --ignore=media --ignore=static --ignore=staticfiles --no-obsolete
 	@$(PY) manage.py compilemessages -v0 --ignore=.venv
