@@ -5,6 +5,7 @@ from django.contrib.gis.db import models
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from housing.idnumbers import validate_id_number
 
@@ -310,7 +311,7 @@ class FamilyMember(models.Model):
     household = models.ForeignKey(
         Household, on_delete=models.CASCADE, related_name="members", verbose_name=_("household")
     )
-    name = models.CharField(_("name"), max_length=50)
+    name = models.CharField(pgettext_lazy("person", "name"), max_length=50)
     relation = models.CharField(
         _("relation to the head"), max_length=20, choices=Relation.choices, default=Relation.OTHER
     )
@@ -342,6 +343,11 @@ class FamilyMember(models.Model):
         return self.name
 
 
+class RevealChannel(models.TextChoices):
+    PAGE = "page", _("Household file page")
+    API = "api", _("API")
+
+
 class IdNumberReveal(models.Model):
     """Who looked at whose unmasked ID numbers, and when. Append-only."""
 
@@ -355,7 +361,9 @@ class IdNumberReveal(models.Model):
         Household, on_delete=models.PROTECT, related_name="id_reveals", verbose_name=_("household")
     )
     revealed_at = models.DateTimeField(_("revealed at"), auto_now_add=True)
-    via = models.CharField(_("via"), max_length=10, help_text=_("page or api"))
+    via = models.CharField(
+        _("via"), max_length=10, choices=RevealChannel.choices, help_text=_("Where it was asked.")
+    )
 
     class Meta:
         verbose_name = _("ID number reveal")

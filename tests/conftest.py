@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
+from django.utils import translation
 
 from accounts.models import Role
 from tests.factories import HouseFactory, HouseholdFactory, UserFactory, make_region, square
@@ -37,6 +38,11 @@ def _test_settings(settings, tmp_path):
     """
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # A request with Accept-Language leaves its language active in the thread: start and
+    # end every test in English so that message assertions do not depend on test order.
+    translation.activate("en")
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture

@@ -409,8 +409,8 @@ def test_dry_run_reports_counts_and_writes_nothing(tmp_path, regions, groups):
     output = run(households, "--members", members, "--dry-run")
 
     assert output == (
-        "2 households and 3 members would be imported: households 2 new, 0 updated; "
-        "members 3 new, 0 updated."
+        "Nothing was written. Households that would be imported: 2 new, 0 updated. "
+        "Members: 3 new, 0 updated."
     )
     assert_nothing_written()
 
@@ -424,8 +424,8 @@ def test_dry_run_counts_updates_of_existing_rows(tmp_path, regions, groups):
     output = run(households, "--members", members, "--dry-run")
 
     assert output == (
-        "2 households and 3 members would be imported: households 0 new, 2 updated; "
-        "members 0 new, 3 updated."
+        "Nothing was written. Households that would be imported: 0 new, 2 updated. "
+        "Members: 0 new, 3 updated."
     )
     assert Household.objects.get(archive_no="A001").head_name == "张三"
 

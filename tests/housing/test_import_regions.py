@@ -208,7 +208,7 @@ def test_dry_run_counts_and_writes_nothing(tmp_path, city):
 
     output = run(path, "--dry-run")
 
-    assert output == "2 regions would be imported: 1 new, 1 updated."
+    assert output == "Regions that would be imported: 1 new, 1 updated."
     assert not Region.objects.filter(code="520329").exists()
 
 

@@ -227,8 +227,9 @@ def test_the_demo_logins_are_printed_as_an_aligned_table(seeded):
     township = Region.objects.get(code="520399100").name
     lines = seeded.splitlines()
 
-    assert lines[0].startswith("Created the demo county 安居示范县 (520399): 10 townships, ")
-    assert f", {N} households, {N} houses and " in lines[0]
+    assert lines[0].startswith("Created the demo county 安居示范县 (520399) in ")
+    assert "Townships: 10; villages: " in lines[0]
+    assert f"; households: {N}; houses: {N}; family members: " in lines[0]
     assert lines[1] == (
         "Demo logins (synthetic data, never for production). "
         "Open http://127.0.0.1:8000/ and sign in as:"

@@ -43,9 +43,9 @@ class Command(BaseCommand):
         }
         if dry_run:
             message = _(
-                "%(households)d households and %(members)d members would be imported: "
-                "households %(households_created)d new, %(households_updated)d updated; "
-                "members %(members_created)d new, %(members_updated)d updated."
+                "Nothing was written. Households that would be imported: "
+                "%(households_created)d new, %(households_updated)d updated. "
+                "Members: %(members_created)d new, %(members_updated)d updated."
             )
         else:
             message = _(

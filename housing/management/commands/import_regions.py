@@ -29,9 +29,7 @@ class Command(BaseCommand):
         except ImportFailed as exc:
             raise CommandError(str(exc)) from None
         if dry_run:
-            message = _(
-                "%(count)d regions would be imported: %(created)d new, %(updated)d updated."
-            )
+            message = _("Regions that would be imported: %(created)d new, %(updated)d updated.")
         else:
             message = _("Regions imported: %(created)d created, %(updated)d updated.")
         self.stdout.write(

@@ -14,7 +14,8 @@ class Command(BaseCommand):
         "Build a synthetic demo county, 安居示范县 (520399, not a real county), under 贵州省 "
         "遵义市: townships and villages with boundaries, households with their houses and "
         "family members (all names and ID numbers invented), and one demo user per role "
-        "(inspector, township, county, auditor, admin) with the password in ANJU_DEMO_PASSWORD. "
+        "(usernames inspector, township, county, auditor and admin) with the password in "
+        "ANJU_DEMO_PASSWORD. "
         "The same --seed gives the same data. It refuses to run when the demo county already "
         "exists; there is no reset: start from an empty database instead."
     )
@@ -87,9 +88,9 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 _(
-                    "Created the demo county %(name)s (%(code)s): %(townships)d townships, "
-                    "%(villages)d villages, %(households)d households, %(houses)d houses and "
-                    "%(members)d family members in %(seconds).1f s."
+                    "Created the demo county %(name)s (%(code)s) in %(seconds).1f s. "
+                    "Townships: %(townships)d; villages: %(villages)d; households: "
+                    "%(households)d; houses: %(houses)d; family members: %(members)d."
                 )
                 % {
                     "name": demo.COUNTY[1],
