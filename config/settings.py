@@ -181,6 +181,18 @@ MAP_BASEMAP_ATTRIBUTION = env.str("MAP_BASEMAP_ATTRIBUTION", default="")
 MAP_BASEMAP_CRS = env.str("MAP_BASEMAP_CRS", default="wgs84")
 TIANDITU_KEY = env.str("TIANDITU_KEY", default="")
 
+# --- field evidence --------------------------------------------------------
+# A photo file larger than this is refused (bytes).
+ANJU_PHOTO_MAX_BYTES = env.int("ANJU_PHOTO_MAX_BYTES", default=25 * 1024 * 1024)
+# Images with more pixels than this are refused as decompression bombs.
+ANJU_PHOTO_MAX_PIXELS = env.int("ANJU_PHOTO_MAX_PIXELS", default=60_000_000)
+# A photo whose GPS is farther than this from the house is flagged (metres).
+ANJU_PHOTO_MAX_DISTANCE_M = env.float("ANJU_PHOTO_MAX_DISTANCE_M", default=150.0)
+# Slack around the inspection's start and end for the photo's capture time (minutes).
+ANJU_PHOTO_TIME_TOLERANCE_MIN = env.int("ANJU_PHOTO_TIME_TOLERANCE_MIN", default=30)
+# Perceptual-hash distance (bits of 64) at or under which two photos look the same.
+ANJU_PHASH_MAX_DISTANCE = env.int("ANJU_PHASH_MAX_DISTANCE", default=8)
+
 # --- demo -------------------------------------------------------------------
 # Password seed_demo gives every demo user (printed by make run). Never used in production.
 ANJU_DEMO_PASSWORD = env.str("ANJU_DEMO_PASSWORD", default="anju-demo-2026")
