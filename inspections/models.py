@@ -241,6 +241,7 @@ class PhotoFlag(models.TextChoices):
         "near_duplicate_stage",
         _("Looks like a photo of an earlier stage of this house"),
     )
+    PROCESSING_FAILED = "processing_failed", _("The photo could not be processed")
 
 
 def photo_original_key(instance, filename):

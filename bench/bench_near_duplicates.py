@@ -1,0 +1,344 @@
+#!/usr/bin/env python
+"""Benchmark: near-duplicate lookup among 1,000,000 stored photo hashes, against linear scans.
+
+    DATABASE_URL=$(bash scripts/ensure_postgis.sh) .venv/bin/python bench/bench_near_duplicates.py \
+        [--rows N] [--queries Q]
+
+Needs a PostGIS server (DATABASE_URL). It creates a throw-away database `anju_bench_phash` on
+that server (with the postgis extension), migrates it, and drops it at the end; the database
+named in DATABASE_URL is never touched. It COPYs N photo rows with uniformly random 64-bit
+hashes (and their four 16-bit bands) into inspections_photo, planting for each of Q query
+hashes one neighbour at a random distance 0..8. Then, for each query, it times:
+
+  ours       inspections.evidence.near_duplicates(max_distance=8): the four band indexes
+             probed with every value within 2 bits of the query's band (4 × 137 values,
+             OR'ed), candidates verified in Python;
+  sql scan   SELECT ... WHERE bit_count((phash # q)::bit(64)) <= 8: PostgreSQL reading
+             every row;
+  py scan    Python over all N hashes already in memory (the load is not counted), and
+             the same plus fetching every hash, which a per-upload scan would have to do.
+
+All three must return the same photos. It prints p50 per lookup and the ratios.
+"""
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+BENCH_DB = "anju_bench_phash"
+MAX_DISTANCE = 8
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="Stored hashes (1000000).")
+    parser.add_argument("--queries", type=int, default=200, help="Lookups (default 200).")
+    parser.add_argument(
+        "--scan-queries", type=int, default=20, help="Lookups for the slow linear scans (20)."
+    )
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument(
+        "--keep", action="store_true", help=f"Leave {BENCH_DB} in place (to study query plans)."
+    )
+    return parser.parse_args()
+
+
+def server_urls(url: str) -> tuple[str, str, str]:
+    """(psycopg URL of the maintenance db, psycopg URL of the bench db, Django URL of it)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgis", "postgres", "postgresql"):
+        sys.exit(
+            "bench_near_duplicates: DATABASE_URL must be a PostGIS URL "
+            "(postgis://user:pass@host:port/db); scripts/ensure_postgis.sh prints one."
+        )
+    if parts.path.strip("/") == BENCH_DB:
+        sys.exit(f"bench_near_duplicates: DATABASE_URL already names {BENCH_DB}; give the main db.")
+    maintenance = urlunsplit(("postgresql", parts.netloc, "/postgres", "", ""))
+    bench = urlunsplit(("postgresql", parts.netloc, f"/{BENCH_DB}", "", ""))
+    django_url = urlunsplit(("postgis", parts.netloc, f"/{BENCH_DB}", "", ""))
+    return maintenance, bench, django_url
+
+
+def create_database(maintenance: str, bench: str) -> None:
+    import psycopg
+
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}"')
+        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+    with psycopg.connect(bench, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+
+
+def drop_database(maintenance: str) -> None:
+    import psycopg
+
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+
+
+def make_inspection():
+    """One county, village, household, house, inspector and visit for every photo row."""
+    import datetime
+
+    from django.contrib.gis.geos import Point
+    from django.utils import timezone
+
+    from accounts.models import User
+    from housing.models import House, Household, Region, RegionLevel
+    from inspections.models import Inspection
+
+    province = Region.objects.create(code="52", name="贵州省", level=RegionLevel.PROVINCE)
+    city = Region.objects.create(
+        code="5203", name="遵义市", level=RegionLevel.CITY, parent=province
+    )
+    county = Region.objects.create(
+        code="520399", name="安居示范县", level=RegionLevel.COUNTY, parent=city
+    )
+    township = Region.objects.create(
+        code="520399100", name="龙溪镇", level=RegionLevel.TOWNSHIP, parent=county
+    )
+    village = Region.objects.create(
+        code="520399100200", name="青山村", level=RegionLevel.VILLAGE, parent=township
+    )
+    household = Household.objects.create(
+        archive_no="BENCH0001",
+        village=village,
+        head_name="户主",
+        head_id_number="",
+        location=Point(107.905, 27.205, srid=4326),
+    )
+    house = House.objects.create(household=household, is_current=True)
+    inspector = User.objects.create(username="bench-inspector")
+    now = timezone.now()
+    return Inspection.objects.create(
+        house=house,
+        inspector=inspector,
+        kind="appraisal",
+        started_at=now - datetime.timedelta(hours=1),
+        ended_at=now,
+        payload_digest="",
+    )
+
+
+def flip_random_bits(value: int, count: int, rng: random.Random) -> int:
+    for bit in rng.sample(range(64), count):
+        value ^= 1 << bit
+    return value
+
+
+def load_hashes(hashes: list[int], inspection) -> float:
+    """COPY one photo row per hash into inspections_photo; returns the seconds taken."""
+    from django.db import connection
+
+    from inspections import imaging
+
+    columns = [
+        "key",
+        "client_uuid",
+        "inspection_id",
+        "stage",
+        "angle",
+        "uploaded_by_id",
+        "original",
+        "original_format",
+        "display",
+        "thumbnail",
+        "byte_size",
+        "sha256",
+        "phash",
+        "phash_band0",
+        "phash_band1",
+        "phash_band2",
+        "phash_band3",
+        "camera_make",
+        "camera_model",
+        "status",
+        "flags",
+        "payload_digest",
+        "created_at",
+    ]
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        copy_sql = f"COPY inspections_photo ({', '.join(columns)}) FROM STDIN"
+        with cursor.cursor.copy(copy_sql) as copy:
+            for i, value in enumerate(hashes):
+                key = uuid.uuid4()
+                copy.write_row(
+                    [
+                        key,
+                        uuid.uuid4(),
+                        inspection.pk,
+                        "before",
+                        "front",
+                        inspection.inspector_id,
+                        f"photos/original/{key}",
+                        "JPEG",
+                        f"photos/display/{key}.jpg",
+                        f"photos/thumb/{key}.jpg",
+                        1_000_000,
+                        f"{i:064x}",
+                        imaging.to_signed64(value),
+                        *imaging.hash_bands(value),
+                        "",
+                        "",
+                        "ready",
+                        "[]",
+                        "",
+                        "2026-05-01 10:00:00+08",
+                    ]
+                )
+        cursor.execute("ANALYZE inspections_photo")
+    return time.perf_counter() - started
+
+
+def sql_scan(query: int) -> list[tuple[int, int]]:
+    from django.db import connection
+
+    from inspections import imaging
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, bit_count((phash # %s)::bit(64)) AS d FROM inspections_photo "
+            "WHERE bit_count((phash # %s)::bit(64)) <= %s ORDER BY d, id",
+            [imaging.to_signed64(query)] * 2 + [MAX_DISTANCE],
+        )
+        return [(pk, d) for pk, d in cursor.fetchall()]
+
+
+def python_scan(query: int, rows: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    mask = (1 << 64) - 1
+    found = []
+    for pk, value in rows:
+        distance = ((query ^ value) & mask).bit_count()
+        if distance <= MAX_DISTANCE:
+            found.append((pk, distance))
+    found.sort(key=lambda item: (item[1], item[0]))
+    return found
+
+
+def timed(function, *args):
+    started = time.perf_counter()
+    result = function(*args)
+    return time.perf_counter() - started, result
+
+
+def main() -> None:
+    args = parse_args()
+    url = os.environ.get("DATABASE_URL", "")
+    maintenance, bench, django_url = server_urls(url)
+    create_database(maintenance, bench)
+    try:
+        os.environ["DATABASE_URL"] = django_url
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+        from django.db import connection, connections
+
+        from inspections.evidence import near_duplicates
+        from inspections.models import Photo
+
+        started = time.perf_counter()
+        call_command("migrate", verbosity=0)
+        migrate_time = time.perf_counter() - started
+        inspection = make_inspection()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT split_part(version(), ' ', 2), postgis_lib_version()")
+            pg_version, postgis_version = cursor.fetchone()
+
+        rng = random.Random(args.seed)
+        queries = [rng.getrandbits(64) for _ in range(args.queries)]
+        planted = [flip_random_bits(q, rng.randint(0, MAX_DISTANCE), rng) for q in queries]
+        hashes = [rng.getrandbits(64) for _ in range(args.rows - len(planted))] + planted
+        rng.shuffle(hashes)
+        load_time = load_hashes(hashes, inspection)
+        count = Photo.objects.count()
+        print(
+            f"bench_near_duplicates: {count:,} stored hashes, {args.queries} lookups at distance "
+            f"<= {MAX_DISTANCE}, PostgreSQL {pg_version}, PostGIS {postgis_version}, database "
+            f"{BENCH_DB} (migrate {migrate_time:.1f} s, COPY + ANALYZE {load_time:.1f} s)"
+        )
+
+        # Warm the caches once: every method then reads from memory.
+        near_duplicates(phash=queries[0], max_distance=MAX_DISTANCE)
+        sql_scan(queries[0])
+        started = time.perf_counter()
+        all_rows = [
+            (pk, value & ((1 << 64) - 1)) for pk, value in Photo.objects.values_list("pk", "phash")
+        ]
+        fetch_all = time.perf_counter() - started
+
+        ours_times, found_total = [], 0
+        results = {}
+        for q in queries:
+            seconds, found = timed(lambda q=q: near_duplicates(phash=q, max_distance=MAX_DISTANCE))
+            ours_times.append(seconds)
+            results[q] = found
+            found_total += len(found)
+            assert found, "every query has a planted neighbour"
+
+        sql_times, py_times = [], []
+        for q in queries[: args.scan_queries]:
+            seconds, found = timed(sql_scan, q)
+            sql_times.append(seconds)
+            assert found == results[q], "the SQL scan and the band index disagree"
+            seconds, found = timed(python_scan, q, all_rows)
+            py_times.append(seconds)
+            assert found == results[q], "the Python scan and the band index disagree"
+        # A per-upload Python scan would also have to fetch every hash each time.
+        py_per_upload = statistics.median(py_times) + fetch_all
+
+        with connection.cursor() as cursor:
+            from inspections.evidence import band_query
+
+            sql, params = (
+                Photo.objects.filter(band_query(queries[0], MAX_DISTANCE))
+                .values_list("pk", "phash")
+                .query.sql_with_params()
+            )
+            cursor.execute("EXPLAIN " + sql, params)
+            plan = [row[0] for row in cursor.fetchall()]
+            cursor.execute("SELECT count(*) FROM (" + sql + ") candidates", params)
+            candidates = cursor.fetchone()[0]
+        scans = sum("Index Scan" in line for line in plan)
+        ours = statistics.median(ours_times)
+        sql_p50 = statistics.median(sql_times)
+        py_p50 = statistics.median(py_times)
+        print(
+            f"ours:     p50 {ours * 1000:8.2f} ms per lookup (band indexes: {scans} bitmap index "
+            f"scans; {candidates:,} candidates verified for the first query; "
+            f"{found_total / len(queries):.2f} matches per lookup)"
+        )
+        print(f"sql scan: p50 {sql_p50 * 1000:8.2f} ms per lookup (bit_count over every row)")
+        print(
+            f"py scan:  p50 {py_p50 * 1000:8.2f} ms per lookup (over {count:,} hashes in memory; "
+            f"fetching them took {fetch_all:.1f} s, not counted)"
+        )
+        print(
+            f"py scan per upload (fetch every hash, then scan): {py_per_upload * 1000:8.0f} ms "
+            "per lookup"
+        )
+        print(
+            f"speedup = sql_scan / ours = {sql_p50 / ours:.1f}x; "
+            f"py_scan / ours = {py_p50 / ours:.1f}x (hashes already in memory); "
+            f"py_scan_per_upload / ours = {py_per_upload / ours:.0f}x"
+        )
+        connections.close_all()
+    finally:
+        if not args.keep:
+            drop_database(maintenance)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,357 @@
+"""Evidence checks on a processed photo: where, when, and whether it was seen before.
+
+Each check gives flags ``{"code", "detail"}`` (codes from PhotoFlag; the detail states the
+figures). Flags never block anything: an official reads them and decides.
+
+A flag about a pair of photos (duplicate, near-duplicate) also carries ``other`` (the other
+photo's storage key). The photo being processed gets the flag, and the photo it matches gets
+its side of the pair (marked ``from_other``): an auditor who opens either household's file
+must learn that the picture is shared, and which one was uploaded first is no proof of which
+is genuine (the dates in the details say the order). For an earlier stage of the same house,
+only the later-stage photo is flagged ("the after photo looks like the before photo"),
+whichever was uploaded or processed first.
+"""
+
+import datetime
+import itertools
+import math
+
+from django.conf import settings
+from django.contrib.gis.db.models.functions import Distance
+from django.db.models import Q
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+
+from housing.models import Household
+from inspections import imaging
+from inspections.models import Photo, PhotoFlag, PhotoStage
+
+# A phone clock a little ahead of the server's is not a photo "from the future".
+CLOCK_SKEW = datetime.timedelta(minutes=2)
+# At most this many pair flags (per code) on one photo: the first few name the pattern.
+MAX_PAIR_FLAGS = 5
+STAGE_ORDER = {PhotoStage.BEFORE: 0, PhotoStage.DURING: 1, PhotoStage.AFTER: 2}
+HASH_BITS = 64
+
+
+# --- near-duplicate lookup (multi-index hashing) -------------------------------------------
+
+
+def band_neighbours(value: int, radius: int) -> list[int]:
+    """Every 16-bit value within Hamming distance ``radius`` of ``value``, itself first."""
+    values = [value]
+    for r in range(1, radius + 1):
+        for bits in itertools.combinations(range(16), r):
+            flipped = value
+            for bit in bits:
+                flipped ^= 1 << bit
+            values.append(flipped)
+    return values
+
+
+def band_query(phash: int, max_distance: int) -> Q:
+    """Rows that share at least one band within ``max_distance // 4`` of the hash's band.
+
+    Pigeonhole: if two 64-bit hashes differ in at most d bits, the four 16-bit bands share
+    those d differences, so some band differs in at most d // 4 bits. Each band probes its
+    index with every value that close (137 values for d = 8), so the lookup reads a few
+    index entries instead of every stored hash; the candidates are then checked exactly.
+    """
+    radius = max(0, max_distance) // 4
+    query = Q()
+    for i, band in enumerate(imaging.hash_bands(phash)):
+        query |= Q(**{f"phash_band{i}__in": band_neighbours(band, radius)})
+    return query
+
+
+def near_duplicates(
+    *, phash: int, max_distance: int, exclude_photo_id=None, queryset=None
+) -> list[tuple[int, int]]:
+    """(photo_id, distance) of stored photos whose pHash is within ``max_distance`` bits.
+
+    Nearest first. ``phash`` may be signed (as stored) or unsigned.
+    """
+    # order_by(): Photo's default ordering would join the inspection and sort every candidate.
+    rows = (
+        (queryset if queryset is not None else Photo.objects.all())
+        .filter(band_query(phash, max_distance))
+        .order_by()
+    )
+    if exclude_photo_id is not None:
+        rows = rows.exclude(pk=exclude_photo_id)
+    found = []
+    for pk, other in rows.values_list("pk", "phash"):
+        if other is not None:
+            distance = imaging.hamming(phash, other)
+            if distance <= max_distance:
+                found.append((pk, distance))
+    found.sort(key=lambda item: (item[1], item[0]))
+    return found
+
+
+# --- wording ---------------------------------------------------------------------------------
+
+
+def _number(value) -> str:
+    return formats.number_format(round(value), decimal_pos=0, force_grouping=True)
+
+
+def _when(moment: datetime.datetime) -> str:
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M")
+
+
+def _duration(delta: datetime.timedelta) -> str:
+    minutes = max(1, math.ceil(abs(delta.total_seconds()) / 60))
+    if minutes < 60:
+        return _("%(minutes)s min") % {"minutes": minutes}
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return _("%(hours)s h %(minutes)s min") % {"hours": hours, "minutes": minutes}
+    days, hours = divmod(hours, 24)
+    return _("%(days)s d %(hours)s h") % {"days": _number(days), "hours": hours}
+
+
+def _slot(photo: Photo) -> dict:
+    return {
+        "stage": photo.get_stage_display(),
+        "angle": photo.get_angle_display(),
+        "date": _when(photo.created_at),
+        "archive_no": photo.inspection.house.household.archive_no,
+    }
+
+
+def _flag(code, detail, **extra) -> dict:
+    return {"code": str(code), "detail": str(detail), **extra}
+
+
+# --- the checks ------------------------------------------------------------------------------
+
+
+def _gps_flags(photo: Photo) -> list[dict]:
+    if photo.gps is None:
+        return [_flag(PhotoFlag.NO_GPS, _("The photo carries no GPS position in its EXIF data."))]
+    household = photo.inspection.house.household
+    if household.location is None:
+        return []  # nothing to measure against; the household file shows the missing location
+    # Geodesic distance on the WGS84 ellipsoid, computed by the database.
+    distance = (
+        Household.objects.filter(pk=household.pk)
+        .annotate(d=Distance("location", photo.gps, spheroid=True))
+        .values_list("d", flat=True)
+        .get()
+        .m
+    )
+    limit = settings.ANJU_PHOTO_MAX_DISTANCE_M
+    if distance <= limit:
+        return []
+    values = {"distance": _number(distance), "limit": _number(limit)}
+    if photo.gps_accuracy is not None:
+        values["accuracy"] = _number(photo.gps_accuracy)
+        detail = (
+            _(
+                "GPS is %(distance)s m from the house (limit %(limit)s m; "
+                "GPS accuracy %(accuracy)s m)."
+            )
+            % values
+        )
+    else:
+        detail = _("GPS is %(distance)s m from the house (limit %(limit)s m).") % values
+    return [_flag(PhotoFlag.FAR_FROM_HOUSE, detail, distance_m=round(distance, 1))]
+
+
+def _time_flags(photo: Photo) -> list[dict]:
+    if photo.taken_at is None:
+        return [
+            _flag(
+                PhotoFlag.NO_TIME,
+                _("The photo carries no capture time (EXIF DateTimeOriginal)."),
+            )
+        ]
+    taken = photo.taken_at
+    received = photo.created_at or timezone.now()
+    if taken > received + CLOCK_SKEW:
+        # Also outside the window, but "in the future" says more: a clock was set.
+        return [
+            _flag(
+                PhotoFlag.IN_FUTURE,
+                _("Taken at %(taken)s, %(ahead)s after the server received it (%(received)s).")
+                % {
+                    "taken": _when(taken),
+                    "ahead": _duration(taken - received),
+                    "received": _when(received),
+                },
+            )
+        ]
+    inspection = photo.inspection
+    tolerance = datetime.timedelta(minutes=settings.ANJU_PHOTO_TIME_TOLERANCE_MIN)
+    values = {"taken": _when(taken), "tolerance": settings.ANJU_PHOTO_TIME_TOLERANCE_MIN}
+    if taken < inspection.started_at - tolerance:
+        values.update(
+            gap=_duration(inspection.started_at - taken), start=_when(inspection.started_at)
+        )
+        detail = (
+            _(
+                "Taken at %(taken)s, %(gap)s before the inspection started at %(start)s "
+                "(tolerance %(tolerance)s min)."
+            )
+            % values
+        )
+        return [_flag(PhotoFlag.OUTSIDE_WINDOW, detail)]
+    if taken > inspection.ended_at + tolerance:
+        values.update(gap=_duration(taken - inspection.ended_at), end=_when(inspection.ended_at))
+        detail = (
+            _(
+                "Taken at %(taken)s, %(gap)s after the inspection ended at %(end)s "
+                "(tolerance %(tolerance)s min)."
+            )
+            % values
+        )
+        return [_flag(PhotoFlag.OUTSIDE_WINDOW, detail)]
+    return []
+
+
+def _matches(photo: Photo) -> list[tuple[Photo, int | None]]:
+    """Other photos that are the same file (distance None) or look the same (distance)."""
+    cached = getattr(photo, "_evidence_matches", None)
+    if cached is not None:
+        return cached
+    related = Photo.objects.select_related("inspection__house__household")
+    same_file = list(
+        related.filter(sha256=photo.sha256)
+        .exclude(pk=photo.pk)
+        .order_by("pk")[: MAX_PAIR_FLAGS * 4]
+    )
+    matches = [(other, None) for other in same_file]
+    if photo.phash is not None:
+        near = near_duplicates(
+            phash=photo.phash,
+            max_distance=settings.ANJU_PHASH_MAX_DISTANCE,
+            exclude_photo_id=photo.pk,
+        )
+        skip = {other.pk for other in same_file}
+        near = [(pk, d) for pk, d in near if pk not in skip][: MAX_PAIR_FLAGS * 4]
+        by_pk = related.in_bulk([pk for pk, _d in near])
+        matches += [(by_pk[pk], d) for pk, d in near if pk in by_pk]
+    photo._evidence_matches = matches
+    return matches
+
+
+def matched_photo_ids(*, photo: Photo) -> list[int]:
+    """Ids of the other photos this one duplicates or nearly duplicates."""
+    return [other.pk for other, _distance in _matches(photo)]
+
+
+def _pair_flag(subject: Photo, other: Photo, distance: int | None) -> dict | None:
+    """The flag ``subject`` gets for matching ``other`` (same file if distance is None).
+
+    Symmetric wording: the same function gives the new photo its flag and the matched photo
+    its counterpart, and the upload dates in the detail say which came first.
+    """
+    values = _slot(other)
+    values.update(distance=distance, limit=settings.ANJU_PHASH_MAX_DISTANCE)
+    same_household = other.inspection.house.household_id == subject.inspection.house.household_id
+    if distance is None:
+        code = PhotoFlag.DUPLICATE
+        if same_household:
+            detail = _(
+                "Same file as the %(stage)s · %(angle)s photo of this household uploaded %(date)s."
+            )
+        else:
+            detail = _(
+                "Same file as the %(stage)s · %(angle)s photo of household %(archive_no)s "
+                "uploaded %(date)s."
+            )
+    elif not same_household:
+        code = PhotoFlag.NEAR_DUPLICATE_OTHER_HOUSEHOLD
+        detail = _(
+            "Looks like the %(stage)s · %(angle)s photo of household %(archive_no)s "
+            "uploaded %(date)s (hash distance %(distance)s of 64 bits, limit %(limit)s)."
+        )
+    elif STAGE_ORDER[other.stage] < STAGE_ORDER[subject.stage]:
+        # Only the later stage is suspect: an "after" photo that looks like "before".
+        code = PhotoFlag.NEAR_DUPLICATE_EARLIER_STAGE
+        detail = _(
+            "Looks like the %(stage)s · %(angle)s photo of this house uploaded %(date)s "
+            "(hash distance %(distance)s of 64 bits, limit %(limit)s)."
+        )
+    else:
+        return None  # the same stage of the same house: two shots of one scene are normal
+    return _flag(code, detail % values, other=str(other.key))
+
+
+def _pair_flags(photo: Photo) -> list[dict]:
+    flags = [_pair_flag(photo, other, distance) for other, distance in _matches(photo)]
+    return _cap([flag for flag in flags if flag is not None])
+
+
+def _cap(flags: list[dict]) -> list[dict]:
+    counts: dict[str, int] = {}
+    kept = []
+    for flag in flags:
+        counts[flag["code"]] = counts.get(flag["code"], 0) + 1
+        if counts[flag["code"]] <= MAX_PAIR_FLAGS:
+            kept.append(flag)
+    return kept
+
+
+def flags_for(*, photo: Photo) -> list[dict]:
+    """The evidence flags of a processed photo (its own checks; nothing is saved)."""
+    return _gps_flags(photo) + _time_flags(photo) + _pair_flags(photo)
+
+
+def flag_matched_photos(*, photo: Photo) -> None:
+    """Give each photo this one matches its side of the pair flag (see the module doc).
+
+    Those flags are marked ``from_other``: the matched photo's own re-processing keeps them.
+    The caller holds the row locks (photo_process locks them all at once, in id order);
+    flags are merged, so concurrent runs and re-runs neither lose nor repeat a flag.
+    """
+    additions: dict[int, list[dict]] = {}
+    for other, distance in _matches(photo):
+        flag = _pair_flag(other, photo, distance)
+        if flag is not None:
+            flag["from_other"] = True
+            additions.setdefault(other.pk, []).append(flag)
+    for pk in sorted(additions):
+        other = Photo.objects.select_for_update().filter(pk=pk).first()
+        if other is None:
+            continue
+        merged = merge_flags(other.flags, kept=[], extra=additions[pk])
+        if merged != other.flags:
+            Photo.objects.filter(pk=pk).update(flags=merged)
+
+
+def _pair_key(flag: dict):
+    return (flag.get("code"), flag.get("other"))
+
+
+def merge_flags(own: list[dict], *, kept: list[dict], extra: list[dict] = ()) -> list[dict]:
+    """A photo's own flags, plus the ``from_other`` flags already on it (kept) and ``extra``.
+
+    A pair flag already present (same code, same other photo) is not repeated: the photo's
+    own flag wins over one another photo added.
+    """
+    result = list(own)
+    seen = {_pair_key(flag) for flag in result if flag.get("other")}
+    for flag in [f for f in kept if f.get("from_other")] + list(extra):
+        if flag.get("other") and _pair_key(flag) in seen:
+            continue
+        if not flag.get("other") and flag in result:
+            continue
+        result.append(flag)
+        if flag.get("other"):
+            seen.add(_pair_key(flag))
+    return _cap_later(result)
+
+
+def _cap_later(flags: list[dict]) -> list[dict]:
+    """At most MAX_PAIR_FLAGS flags per code added by other photos."""
+    counts: dict[str, int] = {}
+    kept = []
+    for flag in flags:
+        if flag.get("from_other"):
+            counts[flag["code"]] = counts.get(flag["code"], 0) + 1
+            if counts[flag["code"]] > MAX_PAIR_FLAGS:
+                continue
+        kept.append(flag)
+    return kept
