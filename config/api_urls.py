@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from housing.api import FamilyMemberViewSet, HouseholdViewSet, RegionViewSet, TokenView
+from inspections.api import InspectionViewSet, PhotoSlotsView, PhotoViewSet
 
 app_name = "api"
 
@@ -12,11 +13,14 @@ router = SimpleRouter()
 router.register("households", HouseholdViewSet, basename="household")
 router.register("members", FamilyMemberViewSet, basename="member")
 router.register("regions", RegionViewSet, basename="region")
+router.register("inspections", InspectionViewSet, basename="inspection")
+router.register("photos", PhotoViewSet, basename="photo")
 
 urlpatterns = [
     path("auth/token/", TokenView.as_view(), name="token"),
     # The schema and its docs hold no data, so they are open to anonymous readers.
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("photo-slots/", PhotoSlotsView.as_view(), name="photo-slots"),
     *router.urls,
 ]

@@ -31,6 +31,7 @@ from housing.selectors import (
     family_member_list,
     household_get,
     household_list,
+    household_nearby,
     region_get,
     region_list,
 )
@@ -39,6 +40,8 @@ from housing.serializers import (
     HouseholdDetailSerializer,
     HouseholdSerializer,
     IdNumbersRevealSerializer,
+    NearbyHouseholdSerializer,
+    NearbyQuery,
     RegionFeaturePageSerializer,
     RegionFeatureSerializer,
     RegionPageSerializer,
@@ -156,6 +159,23 @@ class HouseholdViewSet(RegistryAPIMixin, viewsets.ReadOnlyModelViewSet):
             members, many=True, context=self.get_serializer_context()
         )
         return Response(serializer.data)
+
+    @extend_schema(
+        summary=_("Households near a point"),
+        description=_(
+            "The households in your regions nearest to lon/lat (WGS84), nearest first, with "
+            "their distance in metres; households without a location are left out."
+        ),
+        parameters=[NearbyQuery],
+        responses={200: NearbyHouseholdSerializer(many=True), 400: BAD_QUERY},
+    )
+    @action(detail=False, methods=["get"], pagination_class=None, filter_backends=[])
+    def nearby(self, request):
+        query = _validated(NearbyQuery, request).validated_data
+        rows = household_nearby(
+            user=request.user, lon=query["lon"], lat=query["lat"], limit=query["limit"]
+        )
+        return Response(NearbyHouseholdSerializer(rows, many=True).data)
 
     @extend_schema(
         summary=_("Reveal a household's ID numbers"),

@@ -2,7 +2,9 @@
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.contrib.gis.db.models.functions import Distance
+from django.contrib.gis.geos import Point
+from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Substr
 from django.http import Http404
 
@@ -152,3 +154,23 @@ def region_children_grade_counts(*, user, region: Region) -> list[dict]:
 
 def grade_label(grade: str) -> str:
     return SafetyGrade(grade).label
+
+
+def household_nearby(*, user, lon: float, lat: float, limit: int = 10) -> QuerySet[Household]:
+    """The households in the user's regions nearest to (lon, lat), WGS84, nearest first.
+
+    Each carries `distance` (a Distance measure, metres via `.m`) and `grade` (its current
+    house's). Distance and order are computed in SQL: on a geographic column GeoDjango's
+    Distance is ST_DistanceSphere on PostGIS and a great-circle ST_Distance on SpatiaLite,
+    within 0.5 % of the ellipsoid, plenty to say which house is the nearest.
+    """
+    here = Point(lon, lat, srid=4326)
+    grade = House.objects.filter(household=OuterRef("pk"), is_current=True).values("safety_grade")[
+        :1
+    ]
+    qs = scope(Household.objects.select_related("village"), user, "village__code")
+    return (
+        qs.filter(location__isnull=False)
+        .annotate(distance=Distance("location", here), grade=Subquery(grade))
+        .order_by("distance", "id")[:limit]
+    )

@@ -147,6 +147,52 @@ class HouseholdDetailSerializer(HouseholdSerializer):
         read_only_fields = fields
 
 
+class NearbyQuery(serializers.Serializer):
+    """Query of GET /api/households/nearby/: where the phone is, and how many to return."""
+
+    MAX_LIMIT = 50
+
+    lon = serializers.FloatField(
+        min_value=-180, max_value=180, help_text=_("Longitude, WGS84 degrees (-180..180).")
+    )
+    lat = serializers.FloatField(
+        min_value=-90, max_value=90, help_text=_("Latitude, WGS84 degrees (-90..90).")
+    )
+    limit = serializers.IntegerField(
+        required=False,
+        default=10,
+        min_value=1,
+        max_value=MAX_LIMIT,
+        help_text=_("How many households, 1 to 50; 10 by default."),
+    )
+
+
+class NearbyHouseholdSerializer(serializers.ModelSerializer):
+    """A household near a point, for the field page's "near me" (no personal numbers)."""
+
+    village = VillageSerializer(read_only=True)
+    grade = serializers.CharField(
+        read_only=True,
+        allow_blank=True,
+        help_text=_("Safety grade of the current house; empty when not appraised or no house."),
+    )
+    distance_m = serializers.SerializerMethodField(help_text=_("Metres from the given point."))
+
+    class Meta:
+        model = Household
+        fields = ["id", "archive_no", "head_name", "village", "grade", "distance_m"]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.DOUBLE)
+    def get_distance_m(self, household):
+        return round(household.distance.m, 1)
+
+    def to_representation(self, household):
+        data = super().to_representation(household)
+        data["grade"] = household.grade or ""
+        return data
+
+
 class RegionSerializer(serializers.ModelSerializer):
     parent = serializers.SlugRelatedField(
         slug_field="code",

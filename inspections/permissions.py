@@ -7,6 +7,11 @@ from accounts.permissions import can_view_household
 FIELD_ROLES = {Role.INSPECTOR, Role.TOWNSHIP_OFFICIAL, Role.COUNTY_OFFICIAL, Role.ADMINISTRATOR}
 
 
+def can_use_field_page(user) -> bool:
+    """Field roles record inspections; auditors (and anyone else) only read."""
+    return user.is_authenticated and (user.role in FIELD_ROLES or user.is_administrator)
+
+
 def can_create_inspection(user, house) -> bool:
     return (
         user.is_authenticated
