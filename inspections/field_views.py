@@ -1,0 +1,272 @@
+"""The field page (/field/): an inspector's phone, one bar of signal or none.
+
+The page is one HTML document plus our own CSS and JS. Everything the JavaScript needs is
+rendered into the page as JSON (translated strings, the active grade rule, the choices, the
+photo slots), so that once a service worker has cached the page it works with no network.
+Records wait in the phone's IndexedDB and are sent to the API (/api/inspections/...) when
+the network returns; the API is idempotent by client UUID, so a replay is harmless.
+"""
+
+import hashlib
+import json
+
+from django.contrib.auth.decorators import login_required
+from django.contrib.staticfiles import finders
+from django.http import HttpResponse
+from django.middleware.csrf import get_token
+from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.templatetags.static import static
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from housing.models import SafetyGrade
+from inspections.grading import active_rule
+from inspections.models import (
+    MEMBERS,
+    InspectionKind,
+    MemberRating,
+    PhotoAngle,
+    PhotoStage,
+    SiteHazard,
+)
+from inspections.permissions import can_use_field_page
+from inspections.selectors import photo_slot_list
+
+# Our own files the page needs offline, precached by the service worker. Each one's content
+# goes into the worker's version, so that changing any of them installs a new worker.
+FIELD_STATIC = [
+    "css/anju.css",
+    "field/field.css",
+    "field/queue.js",
+    "field/field.js",
+    "field/icon-192.png",
+    "field/icon-512.png",
+]
+
+
+def _strings() -> dict[str, str]:
+    """Every sentence field.js shows, translated now (the JS never builds a sentence)."""
+    return {
+        "searching": _("Searching…"),
+        "locating": _("Finding where you are…"),
+        "no_results": _("No household matches."),
+        "no_nearby": _("No household of your regions is recorded near here."),
+        "offline_results": _(
+            "You are offline: these are households saved on this phone, "
+            "as they were when last seen online."
+        ),
+        "offline_nearby": _(
+            "You are offline: distances are from saved positions of households seen online."
+        ),
+        "offline_no_results": _(
+            "You are offline and no household saved on this phone matches. "
+            "Search while online to keep households for offline use."
+        ),
+        "search_failed": _("The search failed: %(reason)s"),
+        "geolocation_unavailable": _("This browser cannot tell where you are."),
+        "geolocation_denied": _(
+            "Your position is not available (%(reason)s). Allow location for this site, "
+            "or search by name or archive number."
+        ),
+        "distance_m": _("%(distance)s m"),
+        "distance_km": _("%(distance)s km"),
+        "no_grade": str(SafetyGrade.NOT_APPRAISED.label),
+        "grade_label": _("Grade %(grade)s"),
+        "rate_all": _("Rate every member: %(count)s still to rate."),
+        "grade_same": _("As derived (%(grade)s)"),
+        "reason_required": _("Write why you give a grade other than the derived one."),
+        "choose_household": _("Choose a household first."),
+        "choose_kind": _("Choose the kind of inspection."),
+        "missing_none": _("All required photos are taken."),
+        "missing_some": _("Missing photos (%(count)s): %(slots)s"),
+        "take_photo": _("Take photo"),
+        "retake_photo": _("Take again"),
+        "take_photo_of": _("Take the photo: %(slot)s"),
+        "photo_taken": _("Taken"),
+        "photo_missing": _("Missing"),
+        "saved_waiting": _(
+            "Saved on this phone. It will be sent when the network allows: %(household)s."
+        ),
+        "status_waiting": _("Waiting"),
+        "status_sending": _("Sending"),
+        "status_sent": _("Sent"),
+        "status_failed": _("Failed"),
+        "status_blocked": _("Waiting for you to log in again"),
+        "queue_empty": _("Nothing recorded on this phone yet."),
+        "queue_counts": _("Waiting: %(waiting)s · Sent: %(sent)s · Failed: %(failed)s"),
+        "photos_progress": _("Photos sent: %(sent)s of %(total)s"),
+        "next_try": _("Next try at %(time)s."),
+        "attempts": _("Tries so far: %(count)s."),
+        "network_error": _("No connection to the server."),
+        "server_error": _("The server answered %(status)s; it will be tried again."),
+        "session_expired": _(
+            "Your login has expired or the page is out of date. "
+            "Log in again, then open this page: waiting records will be sent."
+        ),
+        "other_user": _("Recorded by %(user)s: sent when %(user)s logs in on this phone."),
+        "inspection_failed": _("The inspection was refused, so its photos cannot be sent."),
+        "refused": _("Refused by the server (%(status)s): %(reason)s"),
+        "online": _("Online"),
+        "offline": _("Offline"),
+        "offline_note": _(
+            "You are offline: new records wait on this phone until the network returns."
+        ),
+        "storage_persisted": _("This phone keeps waiting records even when storage runs low."),
+        "storage_not_persisted": _(
+            "The browser may delete waiting records if the phone runs out of space: send them soon."
+        ),
+        "storage_unknown": _("This browser cannot promise to keep waiting records."),
+        "storage_unavailable": _(
+            "This browser cannot store records (private mode?): the page cannot work offline."
+        ),
+        "sw_unavailable": _("This browser cannot keep the page for offline use."),
+        "sw_ready": _("Ready for offline use."),
+        "open_file": _("Open the household file"),
+        "remove": _("Remove"),
+    }
+
+
+def _slot_config(user) -> dict[str, list[dict]]:
+    """The required photo slots per kind, as GET /api/photo-slots/ gives them.
+
+    Rendered into the page too, so that the form has its slots even before the API answers.
+    """
+    return {
+        kind: [
+            {
+                "stage": stage,
+                "angle": angle,
+                "stage_label": str(PhotoStage(stage).label),
+                "angle_label": str(PhotoAngle(angle).label),
+            }
+            for stage, angle in pairs
+        ]
+        for kind, pairs in photo_slot_list(user=user).items()
+    }
+
+
+def _config(request) -> dict:
+    rule = active_rule()
+    user = request.user
+    return {
+        "user": {"id": user.pk, "name": user.get_full_name() or user.username},
+        "csrf_token": get_token(request),
+        "language": request.LANGUAGE_CODE,
+        "urls": {
+            "households": reverse("api:household-list"),
+            "nearby": reverse("api:household-nearby"),
+            "photo_slots": reverse("api:photo-slots"),
+            # Photos go to <inspections><client_uuid>/photos/ (the API's nested route).
+            "inspections": reverse("api:inspection-list"),
+            "service_worker": reverse("inspections:field_sw"),
+            "scope": reverse("inspections:field"),
+        },
+        "rule": {
+            "name": rule.name,
+            "d_members": list(rule.d_members),
+            "site_hazard_makes_d": bool(rule.site_hazard_makes_d),
+        },
+        "members": [{"code": code, "label": str(label)} for code, label in MEMBERS],
+        "ratings": [{"code": c, "label": str(label)} for c, label in MemberRating.choices],
+        "hazards": [{"code": c, "label": str(label)} for c, label in SiteHazard.choices],
+        "kinds": [{"code": c, "label": str(label)} for c, label in InspectionKind.choices],
+        "stages": {c: str(label) for c, label in PhotoStage.choices},
+        "angles": {c: str(label) for c, label in PhotoAngle.choices},
+        # The kinds whose record must or may carry an appraisal (the service decides).
+        "appraisal_kinds": {"appraisal": "required", "completion": "optional"},
+        "slots": _slot_config(user),
+    }
+
+
+@require_GET
+@login_required
+def field_page(request):
+    if not can_use_field_page(request.user):
+        return render(request, "inspections/field.html", {"refused": True}, status=403)
+    response = render(
+        request,
+        "inspections/field.html",
+        {
+            "config": _config(request),
+            "strings": _strings(),
+            "kinds": InspectionKind.choices,
+            "members": MEMBERS,
+            "ratings": MemberRating.choices,
+            "hazards": SiteHazard.choices,
+            "grades": [(c, label) for c, label in SafetyGrade.choices if c],
+        },
+    )
+    # The service worker keeps its own copy for offline use; the HTTP cache must not serve
+    # a stale page (with another user's name or an old CSRF token) when online.
+    response["Cache-Control"] = "no-cache, private"
+    return response
+
+
+def _precache_urls() -> list[str]:
+    return [
+        reverse("inspections:field"),
+        reverse("inspections:field_manifest"),
+        *(static(path) for path in FIELD_STATIC),
+    ]
+
+
+def _version() -> str:
+    """A digest of every precached static file: the name of the worker's cache."""
+    digest = hashlib.sha256()
+    for path in FIELD_STATIC:
+        found = finders.find(path)
+        if found:
+            with open(found, "rb") as handle:
+                digest.update(handle.read())
+    return digest.hexdigest()[:16]
+
+
+@require_GET
+def field_service_worker(request):
+    """The worker script, served from /field/ so that its default scope is /field/.
+
+    Anonymous on purpose: a browser re-checks its worker in the background, and a redirect
+    to the login page would fail that check; the script holds no data.
+    """
+    body = render_to_string(
+        "inspections/sw.js",
+        {
+            "version": _version(),
+            "precache": json.dumps(_precache_urls()),
+            "scope": reverse("inspections:field"),
+            "photo_slots": reverse("api:photo-slots"),
+        },
+    )
+    response = HttpResponse(body, content_type="application/javascript; charset=utf-8")
+    # Browsers compare the worker byte for byte on each visit; never serve it from a cache.
+    response["Cache-Control"] = "no-cache"
+    response["Service-Worker-Allowed"] = reverse("inspections:field")
+    return response
+
+
+@require_GET
+@never_cache
+def field_manifest(request):
+    manifest = {
+        "name": _("Anju field inspections"),
+        "short_name": _("Anju field"),
+        "description": _("Record appraisals and photos at the house, with or without a network."),
+        "lang": request.LANGUAGE_CODE,
+        "start_url": reverse("inspections:field"),
+        "scope": reverse("inspections:field"),
+        "display": "standalone",
+        "orientation": "portrait",
+        "background_color": "#f4f6f8",
+        "theme_color": "#1d6a53",
+        "icons": [
+            {"src": static("field/icon-192.png"), "sizes": "192x192", "type": "image/png"},
+            {"src": static("field/icon-512.png"), "sizes": "512x512", "type": "image/png"},
+        ],
+    }
+    return HttpResponse(
+        json.dumps(manifest, ensure_ascii=False),
+        content_type="application/manifest+json; charset=utf-8",
+    )

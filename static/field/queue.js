@@ -1,0 +1,325 @@
+/* The field page's offline queue.
+ *
+ * Inspections and their photos (as Blobs) wait in IndexedDB until the server has them.
+ * Each record carries the client UUID it was made with, and the API is idempotent by that
+ * UUID: sending a record twice (a lost answer, two tabs, a reload mid-upload) stores it once
+ * and answers 200 with the original. So the rule here is simple: keep a record until the
+ * server acknowledges it (201 or 200), give up only when the server refuses it (a 4xx,
+ * with its reason kept for the inspector), and retry everything else with backoff.
+ *
+ * No strings shown to people live here: the page translates the states and reasons.
+ */
+(function (global) {
+  "use strict";
+
+  var DB_NAME = "anju-field";
+  var DB_VERSION = 1;
+  var BACKOFF_BASE_MS = 5000;
+  var BACKOFF_MAX_MS = 5 * 60 * 1000;
+  var dbPromise = null;
+
+  function openDb() {
+    if (!dbPromise) {
+      dbPromise = new Promise(function (resolve, reject) {
+        if (!global.indexedDB) {
+          reject(new Error("IndexedDB is not available"));
+          return;
+        }
+        var request = global.indexedDB.open(DB_NAME, DB_VERSION);
+        request.onupgradeneeded = function () {
+          var db = request.result;
+          db.createObjectStore("inspections", { keyPath: "client_uuid" });
+          var photos = db.createObjectStore("photos", { keyPath: "client_uuid" });
+          photos.createIndex("inspection", "inspection");
+        };
+        request.onsuccess = function () { resolve(request.result); };
+        request.onerror = function () { reject(request.error); };
+      });
+      dbPromise.catch(function () { dbPromise = null; });
+    }
+    return dbPromise;
+  }
+
+  // One transaction; `work` issues its requests synchronously and returns a value (or a
+  // function giving it) that is resolved once the transaction has committed.
+  function transaction(stores, mode, work) {
+    return openDb().then(function (db) {
+      return new Promise(function (resolve, reject) {
+        var tx = db.transaction(stores, mode);
+        var result = work(tx);
+        tx.oncomplete = function () { resolve(typeof result === "function" ? result() : result); };
+        tx.onerror = function () { reject(tx.error); };
+        tx.onabort = function () { reject(tx.error || new Error("transaction aborted")); };
+      });
+    });
+  }
+
+  function getAll(tx, store) {
+    var request = tx.objectStore(store).getAll();
+    return function () { return request.result; };
+  }
+
+  /* Save an inspection and its photos in one transaction: all or nothing. */
+  function add(inspection, photos) {
+    return transaction(["inspections", "photos"], "readwrite", function (tx) {
+      tx.objectStore("inspections").put(inspection);
+      photos.forEach(function (photo) { tx.objectStore("photos").put(photo); });
+      return inspection;
+    });
+  }
+
+  function all() {
+    return transaction(["inspections", "photos"], "readonly", function (tx) {
+      var inspections = getAll(tx, "inspections");
+      var photos = getAll(tx, "photos");
+      return function () {
+        var list = inspections().sort(function (a, b) { return a.created_at < b.created_at ? 1 : -1; });
+        return { inspections: list, photos: photos() };
+      };
+    });
+  }
+
+  function put(store, record) {
+    return transaction([store], "readwrite", function (tx) {
+      tx.objectStore(store).put(record);
+      return record;
+    });
+  }
+
+  /* Forget a record and its photos (the inspector removes a refused one). */
+  function remove(clientUuid) {
+    return all().then(function (state) {
+      return transaction(["inspections", "photos"], "readwrite", function (tx) {
+        tx.objectStore("inspections").delete(clientUuid);
+        state.photos.forEach(function (photo) {
+          if (photo.inspection === clientUuid) tx.objectStore("photos").delete(photo.client_uuid);
+        });
+      });
+    });
+  }
+
+  /* DRF's error body, flattened: {"detail": "..."} or {"field": ["..."], "appraisal": {...}}. */
+  function reasonFrom(body, fallback) {
+    if (!body || typeof body !== "object") return fallback;
+    if (typeof body.detail === "string") return body.detail;
+    var parts = [];
+    (function walk(value, path) {
+      if (Array.isArray(value)) {
+        value.forEach(function (item) { walk(item, path); });
+      } else if (value && typeof value === "object") {
+        Object.keys(value).forEach(function (key) { walk(value[key], path ? path + "." + key : key); });
+      } else if (value !== null && value !== undefined) {
+        parts.push(path && path !== "non_field_errors" ? path + ": " + value : String(value));
+      }
+    })(body, "");
+    return parts.length ? parts.join("; ") : fallback;
+  }
+
+  /* What a response means for the record: sent, refused for good, blocked on login, retry. */
+  function outcome(response) {
+    return response.text().then(function (text) {
+      var body = null;
+      try { body = text ? JSON.parse(text) : null; } catch (error) { body = null; }
+      var status = response.status;
+      var reason = reasonFrom(body, response.statusText || String(status));
+      if ((status === 200 || status === 201) && !response.redirected) {
+        return { result: "sent", body: body };
+      }
+      // Not logged in any more, or the page's CSRF token is stale: the record is fine,
+      // the session is not. Keep it until the inspector logs in again.
+      if (status === 401 || response.redirected ||
+          (status === 403 && /csrf/i.test(reason))) {
+        return { result: "blocked", status: status, reason: reason };
+      }
+      if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
+        return { result: "failed", status: status, reason: reason };
+      }
+      return { result: "retry", status: status, reason: reason };
+    });
+  }
+
+  function backoff(attempts) {
+    var delay = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * Math.pow(2, Math.max(0, attempts - 1)));
+    return Date.now() + Math.round(delay * (0.8 + Math.random() * 0.4));
+  }
+
+  function csrfFromCookie() {
+    var match = /(?:^|;\s*)csrftoken=([^;]+)/.exec(global.document ? global.document.cookie : "");
+    return match ? decodeURIComponent(match[1]) : null;
+  }
+
+  /* Apply an outcome to a record (inspection or photo) and say whether to go on. */
+  function settle(record, result) {
+    record.last_try = Date.now();
+    record.attempts = (record.attempts || 0) + 1;
+    if (result.result === "sent") {
+      record.status = "sent";
+      record.sent_at = new Date().toISOString();
+      record.error = null;
+      record.error_status = null;
+      record.next_try = null;
+    } else if (result.result === "failed") {
+      record.status = "failed";
+      record.error = result.reason;
+      record.error_status = result.status;
+      record.next_try = null;
+    } else if (result.result === "blocked") {
+      record.status = "blocked";
+      record.error = result.reason;
+      record.error_status = result.status;
+      record.next_try = null;
+    } else {
+      record.status = "waiting";
+      record.error = result.reason || null;
+      record.error_status = result.status || null;
+      record.next_try = backoff(record.attempts);
+    }
+    return record;
+  }
+
+  /*
+   * Send whatever is due. options: {userId, urls: {inspections}, csrfToken, force, onChange}.
+   * Inspections first (oldest first), then the photos of inspections the server has.
+   * Stops at the first network or server error: the rest waits for the next try.
+   */
+  function sendDue(options) {
+    var now = Date.now();
+    var onChange = options.onChange || function () {};
+    var token = function () { return csrfFromCookie() || options.csrfToken; };
+    var due = function (record) {
+      return record.user_id === options.userId &&
+        (record.status === "waiting" || (options.force && record.status === "blocked")) &&
+        (options.force || !record.next_try || record.next_try <= now);
+    };
+
+    function post(url, body, isJson) {
+      var headers = { "X-CSRFToken": token(), "Accept": "application/json" };
+      if (isJson) headers["Content-Type"] = "application/json";
+      return global.fetch(url, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: headers,
+        body: isJson ? JSON.stringify(body) : body,
+      }).then(outcome, function (error) {
+        return { result: "retry", status: null, reason: null, network: true, error: String(error) };
+      });
+    }
+
+    function inspectionBody(record) {
+      return {
+        client_uuid: record.client_uuid,
+        household: record.household,
+        kind: record.kind,
+        started_at: record.started_at,
+        ended_at: record.ended_at,
+        location: record.location,
+        notes: record.notes,
+        appraisal: record.appraisal,
+      };
+    }
+
+    return all().then(function (state) {
+      var inspections = state.inspections.slice().reverse(); // oldest first
+      var byUuid = {};
+      state.inspections.forEach(function (record) { byUuid[record.client_uuid] = record; });
+      var stopped = null;
+
+      var chain = Promise.resolve();
+      inspections.filter(due).forEach(function (record) {
+        chain = chain.then(function () {
+          if (stopped) return null;
+          record.status = "sending";
+          onChange();
+          return post(options.urls.inspections, inspectionBody(record), true).then(function (result) {
+            settle(record, result);
+            if (result.result === "sent" && result.body) {
+              record.server = { id: result.body.id, url: result.body.url };
+            }
+            if (result.result === "retry" || result.result === "blocked") stopped = result;
+            return put("inspections", record).then(onChange);
+          });
+        });
+      });
+
+      state.photos.forEach(function (photo) {
+        chain = chain.then(function () {
+          var parent = byUuid[photo.inspection];
+          if (stopped || !parent) return null;
+          if (parent.status === "failed" && photo.status === "waiting") {
+            photo.status = "failed";
+            photo.error = null;
+            photo.parent_failed = true;
+            photo.blob = null;
+            return put("photos", photo).then(onChange);
+          }
+          if (parent.status !== "sent" || !due(photo)) return null;
+          var form = new FormData();
+          form.append("client_uuid", photo.client_uuid);
+          form.append("stage", photo.stage);
+          form.append("angle", photo.angle);
+          form.append("file", photo.blob, photo.name || "photo.jpg");
+          photo.status = "sending";
+          onChange();
+          var url = options.urls.inspections + encodeURIComponent(photo.inspection) + "/photos/";
+          return post(url, form, false).then(function (result) {
+            settle(photo, result);
+            // The server has the bytes: free the phone's storage, keep the record.
+            if (result.result === "sent") photo.blob = null;
+            if (result.result === "retry" || result.result === "blocked") stopped = result;
+            return put("photos", photo).then(onChange);
+          });
+        });
+      });
+
+      return chain.then(function () { return { stopped: stopped }; });
+    });
+  }
+
+  var running = null;
+  var again = null;
+
+  /*
+   * One sync at a time in this tab; across tabs too where the Web Locks API exists. A call
+   * made while one runs (a record saved mid-upload) runs once more afterwards, so that
+   * nothing saved waits for the next trigger.
+   */
+  function sync(options) {
+    if (running) {
+      again = options;
+      return running;
+    }
+    var run = function () { return sendDue(options); };
+    var locked = global.navigator && global.navigator.locks
+      ? global.navigator.locks.request("anju-field-sync", run)
+      : run();
+    running = Promise.resolve(locked).finally(function () {
+      running = null;
+      if (again) {
+        var next = again;
+        again = null;
+        return sync(next);
+      }
+      return null;
+    });
+    return running;
+  }
+
+  /* When the next backoff expires (ms since the epoch), or null when nothing waits on one. */
+  function nextTry(state, userId) {
+    var times = state.inspections.concat(state.photos)
+      .filter(function (r) { return r.user_id === userId && r.status === "waiting" && r.next_try; })
+      .map(function (r) { return r.next_try; });
+    return times.length ? Math.min.apply(null, times) : null;
+  }
+
+  global.AnjuQueue = {
+    open: openDb,
+    add: add,
+    all: all,
+    put: put,
+    remove: remove,
+    sync: sync,
+    nextTry: nextTry,
+    reasonFrom: reasonFrom,
+  };
+})(self);
