@@ -19,6 +19,8 @@ from housing.selectors import (
     region_roots,
 )
 from housing.services import id_numbers_reveal
+from inspections.models import PhotoStage
+from inspections.selectors import household_evidence
 from maps.builders import household_location_map, region_map
 
 PAGE_SIZE = 50
@@ -43,9 +45,22 @@ def household_list_view(request):
     )
 
 
+def _grid_stages(evidence) -> list[dict]:
+    """The photo grid's columns: the stages that have a photo or a missing slot, in order."""
+    used = {cell.stage for row in evidence.photo_grid for cell in row.cells if cell.photos}
+    used |= {slot.stage for entry in evidence.missing_slots for slot in entry.missing}
+    return [
+        {"code": stage, "label": PhotoStage(stage).label}
+        for stage in evidence.stages
+        if stage in used
+    ]
+
+
 def _household_detail_context(request, household, **extra) -> dict:
     houses = list(household.houses.all())  # current first (the selector orders them)
     current = next((h for h in houses if h.is_current), None)
+    evidence = household_evidence(user=request.user, household=household)
+    grid_stages = _grid_stages(evidence)
     return {
         "household": household,
         "breadcrumbs": region_breadcrumbs(user=request.user, region=household.village),
@@ -54,6 +69,9 @@ def _household_detail_context(request, household, **extra) -> dict:
         "members": list(household.members.all()),
         "map": household_location_map(household),
         "can_reveal": can_reveal_id_numbers(request.user, household),
+        "evidence": evidence,
+        "grid_stages": grid_stages,
+        "grid_stage_codes": [stage["code"] for stage in grid_stages],
         **extra,
     }
 

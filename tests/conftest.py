@@ -3,6 +3,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+
+# shapely first: if Django's system GEOS is loaded before shapely's bundled one, shapely's
+# WKB writer fails ("WKB output dimension must be 2 or 3").
+import shapely  # noqa: F401
 from django.db import connection
 from django.utils import translation
 

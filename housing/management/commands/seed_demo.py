@@ -1,3 +1,4 @@
+import logging
 import time
 
 from django.conf import settings
@@ -7,6 +8,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from housing import demo
+from inspections import demo as photo_demo
 
 
 class Command(BaseCommand):
@@ -15,7 +17,9 @@ class Command(BaseCommand):
         "遵义市: townships and villages with boundaries, households with their houses and "
         "family members (all names and ID numbers invented), and one demo user per role "
         "(usernames inspector, township, county, auditor and admin) with the password in "
-        "ANJU_DEMO_PASSWORD. "
+        "ANJU_DEMO_PASSWORD. Up to --photos households get inspections with photos drawn for "
+        "them, sent through the real photo pipeline, with a few planted problems so that the "
+        "evidence flags show. "
         "The same --seed gives the same data. It refuses to run when the demo county already "
         "exists; there is no reset: start from an empty database instead."
     )
@@ -39,12 +43,27 @@ class Command(BaseCommand):
             help=_("Random seed; the same seed gives the same county (default 1)."),
         )
         parser.add_argument(
+            "--photos",
+            type=int,
+            default=photo_demo.DEFAULT_PHOTOGRAPHED,
+            help=_(
+                "At most how many households get inspections with photos (default %(n)d): "
+                "all renovated houses in progress or completed, and a few others."
+            )
+            % {"n": photo_demo.DEFAULT_PHOTOGRAPHED},
+        )
+        parser.add_argument(
+            "--no-photos",
+            action="store_true",
+            help=_("Make no inspections or photos (the same as --photos 0)."),
+        )
+        parser.add_argument(
             "--if-empty",
             action="store_true",
             help=_("When the demo county already exists, do nothing but print the demo logins."),
         )
 
-    def handle(self, *args, households, seed, if_empty, **options):
+    def handle(self, *args, households, seed, if_empty, photos, no_photos, **options):
         password = settings.ANJU_DEMO_PASSWORD
         if demo.demo_county_exists():
             if if_empty:
@@ -64,7 +83,12 @@ class Command(BaseCommand):
             raise CommandError(_("--households must be at least 1; got %(n)d.") % {"n": households})
         if seed < 0:
             raise CommandError(_("--seed must be 0 or more; got %(seed)d.") % {"seed": seed})
+        if photos < 0:
+            raise CommandError(_("--photos must be 0 or more; got %(n)d.") % {"n": photos})
+        photos = 0 if no_photos else photos
         taken = demo.demo_users_taken()
+        if photos:
+            taken = sorted([*taken, *photo_demo.field_inspectors_taken()])
         if taken:
             raise CommandError(
                 _(
@@ -104,7 +128,46 @@ class Command(BaseCommand):
                 }
             )
         )
+        if photos:
+            self._photos(seed=seed, limit=photos)
         self.stdout.write(demo.logins_table(rows=demo.demo_logins(), password=password))
+
+    def _photos(self, *, seed: int, limit: int) -> None:
+        started = time.monotonic()
+        # Celery (eager without a broker) reports every task at INFO: a thousand lines here.
+        trace_logger = logging.getLogger("celery.app.trace")
+        level = trace_logger.level
+        trace_logger.setLevel(max(level, logging.WARNING))
+        try:
+            summary = photo_demo.demo_photos_create(seed=seed, limit=limit)
+        finally:
+            trace_logger.setLevel(level)
+        self.stdout.write(
+            self.style.SUCCESS(
+                _(
+                    "Photo evidence in %(seconds).1f s: %(households)d households, "
+                    "%(inspections)d inspections, %(photos)d photos, %(flagged)d of them with "
+                    "evidence flags."
+                )
+                % {
+                    "households": summary.households,
+                    "inspections": summary.inspections,
+                    "photos": summary.photos,
+                    "flagged": summary.flagged,
+                    "seconds": time.monotonic() - started,
+                }
+            )
+        )
+        if summary.planted:
+            self.stdout.write(
+                _("Planted problems, to see the flags: %(list)s.")
+                % {
+                    "list": "; ".join(
+                        f"{photo_demo.problem_label(problem)}: {archive_no}"
+                        for problem, archive_no in summary.planted.items()
+                    )
+                }
+            )
 
     def _progress(self, total: int, verbosity: int):
         """Report every tenth of the way on large runs, which take minutes."""
