@@ -1,7 +1,8 @@
 """Evidence checks on a processed photo: where, when, and whether it was seen before.
 
-Each check gives flags ``{"code", "detail"}`` (codes from PhotoFlag; the detail states the
-figures). Flags never block anything: an official reads them and decides.
+Each check gives flags ``{"code", "message", "params", "detail"}`` (codes from PhotoFlag;
+the message, worded with its params in the reader's language by ``flag_detail``, states the
+figures; see "wording" below). Flags never block anything: an official reads them and decides.
 
 A flag about a pair of photos (duplicate, near-duplicate) also carries ``other`` (the other
 photo's storage key). The photo being processed gets the flag, and the photo it matches gets
@@ -21,10 +22,11 @@ from django.contrib.gis.db.models.functions import Distance
 from django.db.models import Q
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop as N_
 
 from housing.models import Household
 from inspections import imaging
-from inspections.models import Photo, PhotoFlag, PhotoStage
+from inspections.models import Photo, PhotoAngle, PhotoFlag, PhotoStage
 
 # A phone clock a little ahead of the server's is not a photo "from the future".
 CLOCK_SKEW = datetime.timedelta(minutes=2)
@@ -90,6 +92,16 @@ def near_duplicates(
 
 
 # --- wording ---------------------------------------------------------------------------------
+#
+# A flag stores its sentence untranslated ("message", marked with gettext_noop) and the raw
+# values it names ("params": numbers, ISO times, durations in seconds, stage/angle codes), and
+# is worded in the reader's language when it is shown (flag_detail). "detail" keeps the
+# sentence as worded when the flag was raised, in the site's language, for readers without one.
+
+# Params that are worded rather than shown as they are.
+_NUMBER_PARAMS = {"distance", "limit", "accuracy"}
+_TIME_PARAMS = {"taken", "received", "start", "end", "date"}
+_DURATION_PARAMS = {"ahead", "gap"}  # seconds
 
 
 def _number(value) -> str:
@@ -111,17 +123,48 @@ def _duration(delta: datetime.timedelta) -> str:
     return _("%(days)s d %(hours)s h") % {"days": _number(days), "hours": hours}
 
 
+def _worded(key: str, value):
+    if value is None:
+        return ""
+    if key == "stage":
+        return PhotoStage(value).label
+    if key == "angle":
+        return PhotoAngle(value).label
+    if key in _NUMBER_PARAMS:
+        return _number(value)
+    if key in _TIME_PARAMS:
+        return _when(datetime.datetime.fromisoformat(value))
+    if key in _DURATION_PARAMS:
+        return _duration(datetime.timedelta(seconds=value))
+    return value
+
+
+def flag_detail(flag: dict) -> str:
+    """The flag's particulars in the active language (falls back to the stored wording)."""
+    message, params = flag.get("message"), flag.get("params")
+    if not message or params is None:
+        return flag.get("detail", "")
+    try:
+        return _(message) % {key: _worded(key, value) for key, value in params.items()}
+    except (KeyError, ValueError, TypeError):
+        # A message whose wording changed since the flag was stored: the stored sentence.
+        return flag.get("detail", "")
+
+
+def _flag(code, message: str, params: dict | None = None, **extra) -> dict:
+    params = params or {}
+    flag = {"code": str(code), "message": message, "params": params, **extra}
+    flag["detail"] = flag_detail(flag)
+    return flag
+
+
 def _slot(photo: Photo) -> dict:
     return {
-        "stage": photo.get_stage_display(),
-        "angle": photo.get_angle_display(),
-        "date": _when(photo.created_at),
+        "stage": photo.stage,
+        "angle": photo.angle,
+        "date": photo.created_at.isoformat(),
         "archive_no": photo.inspection.house.household.archive_no,
     }
-
-
-def _flag(code, detail, **extra) -> dict:
-    return {"code": str(code), "detail": str(detail), **extra}
 
 
 # --- the checks ------------------------------------------------------------------------------
@@ -129,7 +172,7 @@ def _flag(code, detail, **extra) -> dict:
 
 def _gps_flags(photo: Photo) -> list[dict]:
     if photo.gps is None:
-        return [_flag(PhotoFlag.NO_GPS, _("The photo carries no GPS position in its EXIF data."))]
+        return [_flag(PhotoFlag.NO_GPS, N_("The photo carries no GPS position in its EXIF data."))]
     household = photo.inspection.house.household
     if household.location is None:
         return []  # nothing to measure against; the household file shows the missing location
@@ -144,19 +187,15 @@ def _gps_flags(photo: Photo) -> list[dict]:
     limit = settings.ANJU_PHOTO_MAX_DISTANCE_M
     if distance <= limit:
         return []
-    values = {"distance": _number(distance), "limit": _number(limit)}
+    params = {"distance": distance, "limit": limit}
     if photo.gps_accuracy is not None:
-        values["accuracy"] = _number(photo.gps_accuracy)
-        detail = (
-            _(
-                "GPS is %(distance)s m from the house (limit %(limit)s m; "
-                "GPS accuracy %(accuracy)s m)."
-            )
-            % values
+        params["accuracy"] = photo.gps_accuracy
+        message = N_(
+            "GPS is %(distance)s m from the house (limit %(limit)s m; GPS accuracy %(accuracy)s m)."
         )
     else:
-        detail = _("GPS is %(distance)s m from the house (limit %(limit)s m).") % values
-    return [_flag(PhotoFlag.FAR_FROM_HOUSE, detail, distance_m=round(distance, 1))]
+        message = N_("GPS is %(distance)s m from the house (limit %(limit)s m).")
+    return [_flag(PhotoFlag.FAR_FROM_HOUSE, message, params, distance_m=round(distance, 1))]
 
 
 def _time_flags(photo: Photo) -> list[dict]:
@@ -164,7 +203,7 @@ def _time_flags(photo: Photo) -> list[dict]:
         return [
             _flag(
                 PhotoFlag.NO_TIME,
-                _("The photo carries no capture time (EXIF DateTimeOriginal)."),
+                N_("The photo carries no capture time (EXIF DateTimeOriginal)."),
             )
         ]
     taken = photo.taken_at
@@ -174,39 +213,37 @@ def _time_flags(photo: Photo) -> list[dict]:
         return [
             _flag(
                 PhotoFlag.IN_FUTURE,
-                _("Taken at %(taken)s, %(ahead)s after the server received it (%(received)s).")
-                % {
-                    "taken": _when(taken),
-                    "ahead": _duration(taken - received),
-                    "received": _when(received),
+                N_("Taken at %(taken)s, %(ahead)s after the server received it (%(received)s)."),
+                {
+                    "taken": taken.isoformat(),
+                    "ahead": (taken - received).total_seconds(),
+                    "received": received.isoformat(),
                 },
             )
         ]
     inspection = photo.inspection
     tolerance = datetime.timedelta(minutes=settings.ANJU_PHOTO_TIME_TOLERANCE_MIN)
-    values = {"taken": _when(taken), "tolerance": settings.ANJU_PHOTO_TIME_TOLERANCE_MIN}
+    params = {"taken": taken.isoformat(), "tolerance": settings.ANJU_PHOTO_TIME_TOLERANCE_MIN}
     if taken < inspection.started_at - tolerance:
-        values.update(
-            gap=_duration(inspection.started_at - taken), start=_when(inspection.started_at)
+        params.update(
+            gap=(inspection.started_at - taken).total_seconds(),
+            start=inspection.started_at.isoformat(),
         )
-        detail = (
-            _(
-                "Taken at %(taken)s, %(gap)s before the inspection started at %(start)s "
-                "(tolerance %(tolerance)s min)."
-            )
-            % values
+        message = N_(
+            "Taken at %(taken)s, %(gap)s before the inspection started at %(start)s "
+            "(tolerance %(tolerance)s min)."
         )
-        return [_flag(PhotoFlag.OUTSIDE_WINDOW, detail)]
+        return [_flag(PhotoFlag.OUTSIDE_WINDOW, message, params)]
     if taken > inspection.ended_at + tolerance:
-        values.update(gap=_duration(taken - inspection.ended_at), end=_when(inspection.ended_at))
-        detail = (
-            _(
-                "Taken at %(taken)s, %(gap)s after the inspection ended at %(end)s "
-                "(tolerance %(tolerance)s min)."
-            )
-            % values
+        params.update(
+            gap=(taken - inspection.ended_at).total_seconds(),
+            end=inspection.ended_at.isoformat(),
         )
-        return [_flag(PhotoFlag.OUTSIDE_WINDOW, detail)]
+        message = N_(
+            "Taken at %(taken)s, %(gap)s after the inspection ended at %(end)s "
+            "(tolerance %(tolerance)s min)."
+        )
+        return [_flag(PhotoFlag.OUTSIDE_WINDOW, message, params)]
     return []
 
 
@@ -247,36 +284,36 @@ def _pair_flag(subject: Photo, other: Photo, distance: int | None) -> dict | Non
     Symmetric wording: the same function gives the new photo its flag and the matched photo
     its counterpart, and the upload dates in the detail say which came first.
     """
-    values = _slot(other)
-    values.update(distance=distance, limit=settings.ANJU_PHASH_MAX_DISTANCE)
+    params = _slot(other)
+    params.update(distance=distance, limit=settings.ANJU_PHASH_MAX_DISTANCE)
     same_household = other.inspection.house.household_id == subject.inspection.house.household_id
     if distance is None:
         code = PhotoFlag.DUPLICATE
         if same_household:
-            detail = _(
+            message = N_(
                 "Same file as the %(stage)s · %(angle)s photo of this household uploaded %(date)s."
             )
         else:
-            detail = _(
+            message = N_(
                 "Same file as the %(stage)s · %(angle)s photo of household %(archive_no)s "
                 "uploaded %(date)s."
             )
     elif not same_household:
         code = PhotoFlag.NEAR_DUPLICATE_OTHER_HOUSEHOLD
-        detail = _(
+        message = N_(
             "Looks like the %(stage)s · %(angle)s photo of household %(archive_no)s "
             "uploaded %(date)s (hash distance %(distance)s of 64 bits, limit %(limit)s)."
         )
     elif STAGE_ORDER[other.stage] < STAGE_ORDER[subject.stage]:
         # Only the later stage is suspect: an "after" photo that looks like "before".
         code = PhotoFlag.NEAR_DUPLICATE_EARLIER_STAGE
-        detail = _(
+        message = N_(
             "Looks like the %(stage)s · %(angle)s photo of this house uploaded %(date)s "
             "(hash distance %(distance)s of 64 bits, limit %(limit)s)."
         )
     else:
         return None  # the same stage of the same house: two shots of one scene are normal
-    return _flag(code, detail % values, other=str(other.key))
+    return _flag(code, message, params, other=str(other.key))
 
 
 def _pair_flags(photo: Photo) -> list[dict]:

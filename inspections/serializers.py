@@ -14,6 +14,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from housing.models import SafetyGrade
+from inspections.evidence import flag_detail
 from inspections.models import (
     MEMBERS,
     Appraisal,
@@ -269,7 +270,7 @@ class PhotoSerializer(serializers.ModelSerializer):
         for flag in photo.flags or []:
             code = flag.get("code", "")
             label = FLAG_LABELS.get(code, code)
-            result.append({"code": code, "label": str(label), "detail": flag.get("detail", "")})
+            result.append({"code": code, "label": str(label), "detail": flag_detail(flag)})
         return result
 
     def _file_url(self, photo, variant):

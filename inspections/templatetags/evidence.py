@@ -3,6 +3,7 @@
 from django import template
 from django.urls import reverse
 
+from inspections.evidence import flag_detail
 from inspections.models import PhotoFlag
 
 register = template.Library()
@@ -22,7 +23,7 @@ def flag_items(flags) -> list[dict]:
         {
             "code": flag.get("code", ""),
             "label": flag_label(flag.get("code", "")),
-            "detail": flag.get("detail", ""),
+            "detail": flag_detail(flag),
         }
         for flag in flags or []
         if isinstance(flag, dict)

@@ -120,3 +120,8 @@ def stored_files() -> list[str]:
     if not root.exists():
         return []
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+def flag_summary(flags) -> list[dict]:
+    """Flags as a reader sees them: without the stored message and raw params."""
+    return [{k: v for k, v in flag.items() if k not in ("message", "params")} for flag in flags]

@@ -12,7 +12,7 @@ from inspections.models import Photo
 from inspections.photos import photo_process
 from tests.factories import HouseFactory, HouseholdFactory
 from tests.inspections import images
-from tests.inspections.factories import InspectionFactory, upload_photo
+from tests.inspections.factories import InspectionFactory, flag_summary, upload_photo
 
 pytestmark = pytest.mark.django_db
 
@@ -53,12 +53,12 @@ def meridian_arc_m(lat1: float, lat2: float) -> float:
 def test_a_photo_near_the_house_and_in_time_has_no_flags():
     photo, _ = upload_photo(visit(), images.jpeg(exif=exif()))
     assert photo.status == "ready"
-    assert photo.flags == []
+    assert flag_summary(photo.flags) == []
 
 
 def test_a_photo_without_gps_is_flagged():
     photo, _ = upload_photo(visit(), images.jpeg(exif=exif(lat=None, lon=None)))
-    assert photo.flags == [
+    assert flag_summary(photo.flags) == [
         {"code": "no_gps", "detail": "The photo carries no GPS position in its EXIF data."}
     ]
 
@@ -74,13 +74,25 @@ def test_a_photo_taken_2_km_away_is_flagged_with_the_geodesic_distance():
     assert flag["detail"] == "GPS is 1,995 m from the house (limit 150 m; GPS accuracy 5 m)."
 
 
+def test_a_flag_is_worded_in_the_readers_language():
+    from django.utils import translation
+
+    from inspections.evidence import flag_detail
+
+    photo, _ = upload_photo(visit(), images.jpeg(exif=exif(lat=HOUSE_LAT + 0.018)))
+    [flag] = photo.flags
+    with translation.override("zh-hans"):
+        assert flag_detail(flag) == "GPS 位置距房屋 1995 米（上限 150 米）。"
+    assert flag_detail(flag) == "GPS is 1,995 m from the house (limit 150 m)."
+
+
 def test_the_distance_limit_is_a_setting(settings):
     settings.ANJU_PHOTO_MAX_DISTANCE_M = 5000
     photo, _ = upload_photo(visit(), images.jpeg(exif=exif(lat=HOUSE_LAT + 0.018)))
-    assert photo.flags == []
+    assert flag_summary(photo.flags) == []
     settings.ANJU_PHOTO_MAX_DISTANCE_M = 10
     photo, _ = upload_photo(visit(), images.jpeg(exif=exif(lat=HOUSE_LAT + 0.0002), seed=2))
-    assert photo.flags == [
+    assert flag_summary(photo.flags) == [
         {
             "code": "far_from_house",
             "detail": "GPS is 22 m from the house (limit 10 m).",
@@ -92,7 +104,7 @@ def test_the_distance_limit_is_a_setting(settings):
 def test_no_distance_flag_when_the_household_has_no_location():
     house = HouseFactory(household=HouseholdFactory(location=None))
     photo, _ = upload_photo(visit(house), images.jpeg(exif=exif(lat=HOUSE_LAT + 0.5)))
-    assert photo.flags == []
+    assert flag_summary(photo.flags) == []
 
 
 # --- when ----------------------------------------------------------------------------------
@@ -100,7 +112,7 @@ def test_no_distance_flag_when_the_household_has_no_location():
 
 def test_a_photo_without_a_capture_time_is_flagged():
     photo, _ = upload_photo(visit(), images.jpeg(exif=exif(taken_at=None)))
-    assert photo.flags == [
+    assert flag_summary(photo.flags) == [
         {"code": "no_time", "detail": "The photo carries no capture time (EXIF DateTimeOriginal)."}
     ]
 
@@ -108,7 +120,7 @@ def test_a_photo_without_a_capture_time_is_flagged():
 def test_a_photo_taken_before_the_visit_is_flagged_with_the_gap():
     taken = START - datetime.timedelta(hours=3, minutes=5)
     photo, _ = upload_photo(visit(), images.jpeg(exif=exif(taken_at=taken)))
-    assert photo.flags == [
+    assert flag_summary(photo.flags) == [
         {
             "code": "outside_window",
             "detail": "Taken at 2026-05-01 05:55, 3 h 5 min before the inspection started at "
@@ -120,7 +132,7 @@ def test_a_photo_taken_before_the_visit_is_flagged_with_the_gap():
 def test_a_photo_taken_days_after_the_visit_is_flagged():
     taken = END + datetime.timedelta(days=3, hours=2)
     photo, _ = upload_photo(visit(), images.jpeg(exif=exif(taken_at=taken)))
-    assert photo.flags == [
+    assert flag_summary(photo.flags) == [
         {
             "code": "outside_window",
             "detail": "Taken at 2026-05-04 12:00, 3 d 2 h after the inspection ended at "
@@ -133,7 +145,7 @@ def test_a_photo_within_the_tolerance_is_not_flagged():
     for minutes, seed in ((-29, 1), (89, 2)):
         taken = START + datetime.timedelta(minutes=minutes)
         photo, _ = upload_photo(visit(), images.jpeg(exif=exif(taken_at=taken), seed=seed))
-        assert photo.flags == [], minutes
+        assert flag_summary(photo.flags) == [], minutes
 
 
 def test_a_photo_from_the_future_is_flagged(settings):
@@ -156,14 +168,14 @@ def test_the_same_file_for_another_household_flags_both_photos():
     first.refresh_from_db()
     first_archive = first_visit.house.household.archive_no
     second_archive = second_visit.house.household.archive_no
-    [flag] = second.flags
+    [flag] = flag_summary(second.flags)
     assert flag == {
         "code": "duplicate",
         "detail": f"Same file as the Before works · Front photo of household {first_archive} "
         f"uploaded {first.created_at.astimezone(SHANGHAI):%Y-%m-%d %H:%M}.",
         "other": str(first.key),
     }
-    [back] = first.flags
+    [back] = flag_summary(first.flags)
     assert back["code"] == "duplicate" and back["from_other"] is True
     assert back["other"] == str(second.key)
     assert f"photo of household {second_archive} uploaded" in back["detail"]
@@ -193,7 +205,7 @@ def test_a_recropped_reencoded_copy_of_another_households_photo_is_flagged():
     distance = imaging.hamming(original.phash, suspect.phash)
     assert 0 < distance <= 8
     archive = original_visit.house.household.archive_no
-    assert suspect.flags[-1] == {
+    assert flag_summary(suspect.flags)[-1] == {
         "code": "near_duplicate_other",
         "detail": f"Looks like the Before works · Front photo of household {archive} uploaded "
         f"{original.created_at.astimezone(SHANGHAI):%Y-%m-%d %H:%M} (hash distance "
@@ -211,7 +223,7 @@ def test_a_recropped_reencoded_copy_of_another_households_photo_is_flagged():
 def test_a_different_house_picture_for_another_household_is_not_flagged():
     upload_photo(visit(), images.jpeg(exif=exif(), seed=7))
     other, _ = upload_photo(visit(), images.jpeg(exif=exif(), seed=8))
-    assert other.flags == []
+    assert flag_summary(other.flags) == []
 
 
 def test_an_after_photo_like_the_before_photo_of_the_same_house_is_flagged():
@@ -226,7 +238,7 @@ def test_an_after_photo_like_the_before_photo_of_the_same_house_is_flagged():
         "Looks like the Before works · Front photo of this house uploaded "
     )
     before.refresh_from_db()
-    assert before.flags == []
+    assert flag_summary(before.flags) == []
 
 
 def test_the_after_photo_is_flagged_even_when_the_before_photo_is_uploaded_later():
@@ -257,7 +269,9 @@ def test_reprocessing_keeps_flags_from_other_photos_without_repeating_them():
     flags = list(first.flags)
     Photo.objects.filter(pk=first.pk).update(status="pending")
     again = photo_process(photo_id=first.pk)
-    assert again.flags == [{k: v for k, v in f.items() if k != "from_other"} for f in flags]
+    assert flag_summary(again.flags) == [
+        {k: v for k, v in f.items() if k != "from_other"} for f in flag_summary(flags)
+    ]
 
 
 def test_flags_never_block_an_upload():
