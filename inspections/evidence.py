@@ -22,7 +22,7 @@ from django.contrib.gis.db.models.functions import Distance
 from django.db.models import Q
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop as N_
+from django.utils.translation import gettext_noop
 
 from housing.models import Household
 from inspections import imaging
@@ -172,7 +172,12 @@ def _slot(photo: Photo) -> dict:
 
 def _gps_flags(photo: Photo) -> list[dict]:
     if photo.gps is None:
-        return [_flag(PhotoFlag.NO_GPS, N_("The photo carries no GPS position in its EXIF data."))]
+        return [
+            _flag(
+                PhotoFlag.NO_GPS,
+                gettext_noop("The photo carries no GPS position in its EXIF data."),
+            )
+        ]
     household = photo.inspection.house.household
     if household.location is None:
         return []  # nothing to measure against; the household file shows the missing location
@@ -190,11 +195,11 @@ def _gps_flags(photo: Photo) -> list[dict]:
     params = {"distance": distance, "limit": limit}
     if photo.gps_accuracy is not None:
         params["accuracy"] = photo.gps_accuracy
-        message = N_(
+        message = gettext_noop(
             "GPS is %(distance)s m from the house (limit %(limit)s m; GPS accuracy %(accuracy)s m)."
         )
     else:
-        message = N_("GPS is %(distance)s m from the house (limit %(limit)s m).")
+        message = gettext_noop("GPS is %(distance)s m from the house (limit %(limit)s m).")
     return [_flag(PhotoFlag.FAR_FROM_HOUSE, message, params, distance_m=round(distance, 1))]
 
 
@@ -203,7 +208,7 @@ def _time_flags(photo: Photo) -> list[dict]:
         return [
             _flag(
                 PhotoFlag.NO_TIME,
-                N_("The photo carries no capture time (EXIF DateTimeOriginal)."),
+                gettext_noop("The photo carries no capture time (EXIF DateTimeOriginal)."),
             )
         ]
     taken = photo.taken_at
@@ -213,7 +218,9 @@ def _time_flags(photo: Photo) -> list[dict]:
         return [
             _flag(
                 PhotoFlag.IN_FUTURE,
-                N_("Taken at %(taken)s, %(ahead)s after the server received it (%(received)s)."),
+                gettext_noop(
+                    "Taken at %(taken)s, %(ahead)s after the server received it (%(received)s)."
+                ),
                 {
                     "taken": taken.isoformat(),
                     "ahead": (taken - received).total_seconds(),
@@ -229,7 +236,7 @@ def _time_flags(photo: Photo) -> list[dict]:
             gap=(inspection.started_at - taken).total_seconds(),
             start=inspection.started_at.isoformat(),
         )
-        message = N_(
+        message = gettext_noop(
             "Taken at %(taken)s, %(gap)s before the inspection started at %(start)s "
             "(tolerance %(tolerance)s min)."
         )
@@ -239,7 +246,7 @@ def _time_flags(photo: Photo) -> list[dict]:
             gap=(taken - inspection.ended_at).total_seconds(),
             end=inspection.ended_at.isoformat(),
         )
-        message = N_(
+        message = gettext_noop(
             "Taken at %(taken)s, %(gap)s after the inspection ended at %(end)s "
             "(tolerance %(tolerance)s min)."
         )
@@ -290,24 +297,24 @@ def _pair_flag(subject: Photo, other: Photo, distance: int | None) -> dict | Non
     if distance is None:
         code = PhotoFlag.DUPLICATE
         if same_household:
-            message = N_(
+            message = gettext_noop(
                 "Same file as the %(stage)s · %(angle)s photo of this household uploaded %(date)s."
             )
         else:
-            message = N_(
+            message = gettext_noop(
                 "Same file as the %(stage)s · %(angle)s photo of household %(archive_no)s "
                 "uploaded %(date)s."
             )
     elif not same_household:
         code = PhotoFlag.NEAR_DUPLICATE_OTHER_HOUSEHOLD
-        message = N_(
+        message = gettext_noop(
             "Looks like the %(stage)s · %(angle)s photo of household %(archive_no)s "
             "uploaded %(date)s (hash distance %(distance)s of 64 bits, limit %(limit)s)."
         )
     elif STAGE_ORDER[other.stage] < STAGE_ORDER[subject.stage]:
         # Only the later stage is suspect: an "after" photo that looks like "before".
         code = PhotoFlag.NEAR_DUPLICATE_EARLIER_STAGE
-        message = N_(
+        message = gettext_noop(
             "Looks like the %(stage)s · %(angle)s photo of this house uploaded %(date)s "
             "(hash distance %(distance)s of 64 bits, limit %(limit)s)."
         )

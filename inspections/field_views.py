@@ -81,6 +81,8 @@ def _strings() -> dict[str, str]:
         "choose_household": _("Choose a household first."),
         "choose_kind": _("Choose the kind of inspection."),
         "missing_none": _("All required photos are taken."),
+        # Translators: what separates the items of a list ("、" in Chinese).
+        "list_separator": _(", "),
         "missing_some": _("Missing photos (%(count)s): %(slots)s"),
         "take_photo": _("Take photo"),
         "retake_photo": _("Take again"),

@@ -475,7 +475,7 @@
     } else {
       var names = missing.map(function (slot) {
         return slot.angle_label || config.angles[slot.angle];
-      }).join(", ");
+      }).join(strings.list_separator);
       out.textContent = fmt(strings.missing_some, { count: missing.length, slots: names });
       out.className = "missing-summary missing-summary--missing";
     }
