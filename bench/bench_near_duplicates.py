@@ -29,11 +29,12 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from bench.throwaway_db import ThrowawayDatabase  # noqa: E402
 
 BENCH_DB = "anju_bench_phash"
 MAX_DISTANCE = 8
@@ -51,39 +52,6 @@ def parse_args():
         "--keep", action="store_true", help=f"Leave {BENCH_DB} in place (to study query plans)."
     )
     return parser.parse_args()
-
-
-def server_urls(url: str) -> tuple[str, str, str]:
-    """(psycopg URL of the maintenance db, psycopg URL of the bench db, Django URL of it)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgis", "postgres", "postgresql"):
-        sys.exit(
-            "bench_near_duplicates: DATABASE_URL must be a PostGIS URL "
-            "(postgis://user:pass@host:port/db); scripts/ensure_postgis.sh prints one."
-        )
-    if parts.path.strip("/") == BENCH_DB:
-        sys.exit(f"bench_near_duplicates: DATABASE_URL already names {BENCH_DB}; give the main db.")
-    maintenance = urlunsplit(("postgresql", parts.netloc, "/postgres", "", ""))
-    bench = urlunsplit(("postgresql", parts.netloc, f"/{BENCH_DB}", "", ""))
-    django_url = urlunsplit(("postgis", parts.netloc, f"/{BENCH_DB}", "", ""))
-    return maintenance, bench, django_url
-
-
-def create_database(maintenance: str, bench: str) -> None:
-    import psycopg
-
-    with psycopg.connect(maintenance, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}"')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    with psycopg.connect(bench, autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-
-
-def drop_database(maintenance: str) -> None:
-    import psycopg
-
-    with psycopg.connect(maintenance, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
 
 
 def make_inspection():
@@ -235,8 +203,9 @@ def timed(function, *args):
 def main() -> None:
     args = parse_args()
     url = os.environ.get("DATABASE_URL", "")
-    maintenance, bench, django_url = server_urls(url)
-    create_database(maintenance, bench)
+    database = ThrowawayDatabase(url=url, name=BENCH_DB, bench="bench_near_duplicates")
+    database.create()
+    django_url = database.django_url
     try:
         os.environ["DATABASE_URL"] = django_url
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -337,7 +306,7 @@ def main() -> None:
         connections.close_all()
     finally:
         if not args.keep:
-            drop_database(maintenance)
+            database.drop()
 
 
 if __name__ == "__main__":
