@@ -9,6 +9,7 @@ PACKAGES=(
   gdal-bin libgdal32 libgeos-c1v5 libproj25 proj-bin   # GeoDjango's C libraries
   libsqlite3-mod-spatialite                   # the embedded database
   postgresql postgresql-15-postgis-3 postgresql-client # PostGIS for production and tests
+  redis-server                                # the Celery broker (tests run a real worker)
   gettext                                     # compilemessages / makemessages
   fonts-noto-cjk                              # Chinese text in screenshots and reports
   chromium                                    # Playwright drives Debian's browser

@@ -7,6 +7,15 @@ which=${1:-both}
 [ $# -gt 0 ] && shift
 status=0
 
+# The Celery test runs a real worker against Redis: start a throw-away one if none answers.
+mkdir -p var
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  echo "test: starting redis-server on 127.0.0.1:6379"
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+    --logfile "$PWD/var/redis.log" >/dev/null
+  for _ in $(seq 1 20); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.2; done
+fi
+
 if [ "$which" = both ] || [ "$which" = postgis ]; then
   url=$(bash scripts/ensure_postgis.sh) || { echo "test: no PostGIS database" >&2; exit 1; }
   echo "=== pytest on PostGIS ==="
