@@ -165,7 +165,9 @@ def load_hashes(hashes: list[int], inspection) -> float:
                         "2026-05-01 10:00:00+08",
                     ]
                 )
-        cursor.execute("ANALYZE inspections_photo")
+        # What autovacuum does soon after a bulk load in production: statistics, and the
+        # visibility map that lets the band probes answer from their indexes alone.
+        cursor.execute("VACUUM ANALYZE inspections_photo")
     return time.perf_counter() - started
 
 
@@ -236,7 +238,7 @@ def main() -> None:
         print(
             f"bench_near_duplicates: {count:,} stored hashes, {args.queries} lookups at distance "
             f"<= {MAX_DISTANCE}, PostgreSQL {pg_version}, PostGIS {postgis_version}, database "
-            f"{BENCH_DB} (migrate {migrate_time:.1f} s, COPY + ANALYZE {load_time:.1f} s)"
+            f"{BENCH_DB} (migrate {migrate_time:.1f} s, COPY + VACUUM ANALYZE {load_time:.1f} s)"
         )
 
         # Warm the caches once: every method then reads from memory.
@@ -269,23 +271,27 @@ def main() -> None:
         py_per_upload = statistics.median(py_times) + fetch_all
 
         with connection.cursor() as cursor:
-            from inspections.evidence import band_query
+            from inspections import imaging
+            from inspections.evidence import band_neighbours
 
-            sql, params = (
-                Photo.objects.filter(band_query(queries[0], MAX_DISTANCE))
+            radius = MAX_DISTANCE // 4
+            probes = [
+                Photo.objects.order_by()
+                .filter(**{f"phash_band{i}__in": band_neighbours(band, radius)})
                 .values_list("pk", "phash")
-                .query.sql_with_params()
-            )
+                for i, band in enumerate(imaging.hash_bands(queries[0]))
+            ]
+            sql, params = probes[0].union(*probes[1:], all=True).query.sql_with_params()
             cursor.execute("EXPLAIN " + sql, params)
             plan = [row[0] for row in cursor.fetchall()]
             cursor.execute("SELECT count(*) FROM (" + sql + ") candidates", params)
             candidates = cursor.fetchone()[0]
-        scans = sum("Index Scan" in line for line in plan)
+        scans = sum("Index Only Scan" in line for line in plan)
         ours = statistics.median(ours_times)
         sql_p50 = statistics.median(sql_times)
         py_p50 = statistics.median(py_times)
         print(
-            f"ours:     p50 {ours * 1000:8.2f} ms per lookup (band indexes: {scans} bitmap index "
+            f"ours:     p50 {ours * 1000:8.2f} ms per lookup (band indexes: {scans} index-only "
             f"scans; {candidates:,} candidates verified for the first query; "
             f"{found_total / len(queries):.2f} matches per lookup)"
         )

@@ -19,7 +19,6 @@ import math
 
 from django.conf import settings
 from django.contrib.gis.db.models.functions import Distance
-from django.db.models import Q
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -51,42 +50,38 @@ def band_neighbours(value: int, radius: int) -> list[int]:
     return values
 
 
-def band_query(phash: int, max_distance: int) -> Q:
-    """Rows that share at least one band within ``max_distance // 4`` of the hash's band.
-
-    Pigeonhole: if two 64-bit hashes differ in at most d bits, the four 16-bit bands share
-    those d differences, so some band differs in at most d // 4 bits. Each band probes its
-    index with every value that close (137 values for d = 8), so the lookup reads a few
-    index entries instead of every stored hash; the candidates are then checked exactly.
-    """
-    radius = max(0, max_distance) // 4
-    query = Q()
-    for i, band in enumerate(imaging.hash_bands(phash)):
-        query |= Q(**{f"phash_band{i}__in": band_neighbours(band, radius)})
-    return query
-
-
 def near_duplicates(
     *, phash: int, max_distance: int, exclude_photo_id=None, queryset=None
 ) -> list[tuple[int, int]]:
     """(photo_id, distance) of stored photos whose pHash is within ``max_distance`` bits.
 
     Nearest first. ``phash`` may be signed (as stored) or unsigned.
+
+    Pigeonhole: if two 64-bit hashes differ in at most d bits, the four 16-bit bands share
+    those d differences, so some band differs in at most d // 4 bits. Each band probes its
+    index with every value that close (137 values for d = 8), so the lookup reads a few
+    index entries instead of every stored hash; the candidates are then checked exactly.
     """
     # order_by(): Photo's default ordering would join the inspection and sort every candidate.
-    rows = (
-        (queryset if queryset is not None else Photo.objects.all())
-        .filter(band_query(phash, max_distance))
-        .order_by()
-    )
-    if exclude_photo_id is not None:
-        rows = rows.exclude(pk=exclude_photo_id)
+    base = (queryset if queryset is not None else Photo.objects.all()).order_by()
+    radius = max(0, max_distance) // 4
+    # One probe per band, UNION ALL: each is an index-only scan of its covering index
+    # (band, phash, id); OR-ing them instead makes the planner fetch every candidate row.
+    probes = [
+        base.filter(**{f"phash_band{i}__in": band_neighbours(band, radius)}).values_list(
+            "pk", "phash"
+        )
+        for i, band in enumerate(imaging.hash_bands(phash))
+    ]
+    seen = set() if exclude_photo_id is None else {exclude_photo_id}
     found = []
-    for pk, other in rows.values_list("pk", "phash"):
-        if other is not None:
-            distance = imaging.hamming(phash, other)
-            if distance <= max_distance:
-                found.append((pk, distance))
+    for pk, other in probes[0].union(*probes[1:], all=True):
+        if pk in seen or other is None:
+            continue
+        seen.add(pk)
+        distance = imaging.hamming(phash, other)
+        if distance <= max_distance:
+            found.append((pk, distance))
     found.sort(key=lambda item: (item[1], item[0]))
     return found
 

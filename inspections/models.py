@@ -302,10 +302,10 @@ class Photo(models.Model):
     # The hash cut into four 16-bit bands, each indexed: two hashes within distance d share
     # a band within distance d // 4 (pigeonhole), so a near-duplicate lookup probes a few
     # index entries per band instead of scanning every photo (multi-index hashing).
-    phash_band0 = models.IntegerField(null=True, blank=True, db_index=True, editable=False)
-    phash_band1 = models.IntegerField(null=True, blank=True, db_index=True, editable=False)
-    phash_band2 = models.IntegerField(null=True, blank=True, db_index=True, editable=False)
-    phash_band3 = models.IntegerField(null=True, blank=True, db_index=True, editable=False)
+    phash_band0 = models.IntegerField(null=True, blank=True, editable=False)
+    phash_band1 = models.IntegerField(null=True, blank=True, editable=False)
+    phash_band2 = models.IntegerField(null=True, blank=True, editable=False)
+    phash_band3 = models.IntegerField(null=True, blank=True, editable=False)
     taken_at = models.DateTimeField(_("taken at"), null=True, blank=True)
     gps = models.PointField(_("GPS position"), srid=4326, null=True, blank=True)
     gps_accuracy = models.FloatField(_("GPS accuracy (m)"), null=True, blank=True)
@@ -327,6 +327,12 @@ class Photo(models.Model):
         verbose_name = _("photo")
         verbose_name_plural = _("photos")
         ordering = ["inspection", "stage", "angle", "created_at"]
+        # One covering index per band, (band, hash, id): each band's probe is an index-only
+        # scan that returns the hash to verify, with no visit to the table.
+        indexes = [
+            models.Index(fields=[f"phash_band{i}", "phash", "id"], name=f"photo_phash_band{i}")
+            for i in range(4)
+        ]
 
     def __str__(self):
         return f"{self.get_stage_display()} · {self.get_angle_display()} ({self.key})"
