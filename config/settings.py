@@ -193,6 +193,12 @@ ANJU_PHOTO_TIME_TOLERANCE_MIN = env.int("ANJU_PHOTO_TIME_TOLERANCE_MIN", default
 # Perceptual-hash distance (bits of 64) at or under which two photos look the same.
 ANJU_PHASH_MAX_DISTANCE = env.int("ANJU_PHASH_MAX_DISTANCE", default=8)
 
+# --- renovation cases --------------------------------------------------------
+# How long a public notice (公示) must stand before the township may check the case (days).
+ANJU_NOTICE_DAYS = env.int("ANJU_NOTICE_DAYS", default=7)
+# A passed completion check unpaid for longer than this is overdue (days).
+ANJU_PAYMENT_DUE_DAYS = env.int("ANJU_PAYMENT_DUE_DAYS", default=30)
+
 # --- demo -------------------------------------------------------------------
 # Password seed_demo gives every demo user (printed by make run). Never used in production.
 ANJU_DEMO_PASSWORD = env.str("ANJU_DEMO_PASSWORD", default="anju-demo-2026")
