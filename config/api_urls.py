@@ -1,6 +1,6 @@
 """/api/: the REST API, its token endpoint, its OpenAPI schema and browsable docs."""
 
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
@@ -22,5 +22,7 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("photo-slots/", PhotoSlotsView.as_view(), name="photo-slots"),
+    path("", include("inspections.case_api_urls")),
+    path("", include("inspections.audit_api_urls")),
     *router.urls,
 ]

@@ -5,6 +5,8 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("housing.urls")),
     path("", include("inspections.urls")),
+    path("", include("inspections.case_urls")),
+    path("", include("inspections.audit_urls")),
     path("api/", include("config.api_urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

@@ -1,5 +1,8 @@
 """The Django admin for the registry: administrators' tool for setting up and correcting data.
 
+Every registry record has a History page (django-simple-history): each create, change and
+delete with who made it, when, and what changed.
+
 Geometry fields use OfflineMapWidget (vendored OpenLayers, no remote tiles) instead of
 GeoDjango's OSMWidget, which would load from a CDN and openstreetmap.org.
 """
@@ -10,6 +13,7 @@ from django.contrib.gis.admin import GISModelAdmin
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from simple_history.admin import SimpleHistoryAdmin
 
 from accounts.admin import AdministratorsOnlyMixin
 from housing import idnumbers
@@ -25,7 +29,7 @@ from housing.services import derive_from_id_number
 from housing.widgets import OfflineMapWidget
 
 
-class OfflineMapAdmin(AdministratorsOnlyMixin, GISModelAdmin):
+class OfflineMapAdmin(AdministratorsOnlyMixin, SimpleHistoryAdmin, GISModelAdmin):
     """Geometry fields edited on OfflineMapWidget, with an outline around them for context."""
 
     gis_widget = OfflineMapWidget
@@ -65,7 +69,7 @@ class RegionAdmin(OfflineMapAdmin):
 
 
 @admin.register(KeyGroup)
-class KeyGroupAdmin(AdministratorsOnlyMixin, admin.ModelAdmin):
+class KeyGroupAdmin(AdministratorsOnlyMixin, SimpleHistoryAdmin):
     list_display = ("code", "name", "in_2017_list", "in_2021_list", "active", "sort_order")
     list_display_links = ("code",)
     list_editable = ("name", "in_2017_list", "in_2021_list", "active", "sort_order")
@@ -194,7 +198,7 @@ class HouseholdAdmin(OfflineMapAdmin):
 
 
 @admin.register(House)
-class HouseAdmin(AdministratorsOnlyMixin, admin.ModelAdmin):
+class HouseAdmin(AdministratorsOnlyMixin, SimpleHistoryAdmin):
     list_display = (
         "household",
         "is_current",
@@ -212,7 +216,7 @@ class HouseAdmin(AdministratorsOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(FamilyMember)
-class FamilyMemberAdmin(AdministratorsOnlyMixin, admin.ModelAdmin):
+class FamilyMemberAdmin(AdministratorsOnlyMixin, SimpleHistoryAdmin):
     form = FamilyMemberForm
     list_display = ("name", "household", "relation", "id_number", "sex", "birth_date")
     list_select_related = ("household",)

@@ -28,6 +28,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Role, User
 from accounts.services import user_create
 from housing import idnumbers
+from housing.importers.history import CREATED, history_snapshot
 from housing.models import (
     DisabilityLevel,
     FamilyMember,
@@ -52,6 +53,8 @@ REFERENCE_DATE = datetime.date(2025, 6, 30)
 TOWNSHIPS = 10
 VILLAGES = 100
 BATCH = 2000
+# The change reason on the history rows of what the seeder bulk-creates.
+HISTORY_REASON = "seed_demo"
 # Key groups that shape a household: people in dispersed care live alone; a disabled family
 # has a disabled member.
 ALONE_GROUP = "extremely_poor_dispersed"
@@ -159,10 +162,11 @@ def key_groups_ensure() -> list[KeyGroup]:
     """The active key groups; in a database without the data migration, create them first."""
     if not KeyGroup.objects.exists():
         groups = importlib.import_module("housing.migrations.0002_key_groups").GROUPS
-        KeyGroup.objects.bulk_create(
+        created = KeyGroup.objects.bulk_create(
             KeyGroup(code=code, name=name, in_2017_list=y17, in_2021_list=y21, sort_order=order)
             for order, (code, name, y17, y21) in enumerate(groups)
         )
+        _history(KeyGroup, created)
     return list(KeyGroup.objects.filter(active=True).order_by("sort_order", "code"))
 
 
@@ -317,6 +321,7 @@ def regions_create(
             villages.append((village, v_shape))
     Region.objects.bulk_create(townships)
     Region.objects.bulk_create([village for village, _shape in villages])
+    _history(Region, townships + [village for village, _shape in villages])
     return sorted(villages, key=lambda pair: pair[0].code)
 
 
@@ -624,6 +629,15 @@ def _flush(households: list, houses: list, members: list) -> None:
         raise RuntimeError("The database did not return the ids of bulk-created households.")
     House.objects.bulk_create(houses, batch_size=BATCH)
     FamilyMember.objects.bulk_create(members, batch_size=BATCH)
+    for model, rows in ((Household, households), (House, houses), (FamilyMember, members)):
+        _history(model, rows)
+
+
+def _history(model, created: list) -> None:
+    """bulk_create writes no history by itself: record the new rows as created."""
+    history_snapshot(
+        model, [obj.pk for obj in created], history_type=CREATED, reason=HISTORY_REASON
+    )
 
 
 # --- demo users -----------------------------------------------------------------------------

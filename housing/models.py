@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
+from simple_history.models import HistoricalRecords
 
 from housing.idnumbers import validate_id_number
 
@@ -57,6 +58,8 @@ class Region(models.Model):
     boundary = models.MultiPolygonField(
         _("boundary"), srid=4326, null=True, blank=True, help_text=_("WGS84 (EPSG:4326).")
     )
+
+    history = HistoricalRecords()
 
     class Meta:
         verbose_name = _("region")
@@ -112,6 +115,8 @@ class KeyGroup(models.Model):
         _("active"), default=True, help_text=_("Offered for new households in this county.")
     )
     sort_order = models.PositiveSmallIntegerField(_("sort order"), default=0)
+
+    history = HistoricalRecords()
 
     class Meta:
         verbose_name = _("key group")
@@ -177,6 +182,12 @@ class Household(models.Model):
     notes = models.TextField(_("notes"), blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    # Imports write 100,000 households at a time: the history keeps only the indexes its
+    # lookups use (by record id, date and user), not the registry's search indexes.
+    history = HistoricalRecords(
+        no_db_index=["archive_no", "head_name", "head_id_number", "village", "key_group"]
+    )
 
     class Meta:
         verbose_name = _("household")
@@ -266,6 +277,8 @@ class House(models.Model):
         db_index=True,
     )
 
+    history = HistoricalRecords(no_db_index=["safety_grade", "renovation_status"])
+
     class Meta:
         verbose_name = _("house")
         verbose_name_plural = _("houses")
@@ -333,6 +346,8 @@ class FamilyMember(models.Model):
         _("disability level"), max_length=1, choices=DisabilityLevel.choices, blank=True
     )
     phone = models.CharField(_("phone"), max_length=30, blank=True)
+
+    history = HistoricalRecords(no_db_index=["id_number"])
 
     class Meta:
         verbose_name = _("family member")

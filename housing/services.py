@@ -71,7 +71,10 @@ def household_create(
 def house_create(*, household: Household, is_current: bool = True, **fields) -> House:
     if is_current:
         # The previous current house is kept as a replaced one, not deleted.
-        household.houses.filter(is_current=True).update(is_current=False)
+        # A model save, not a queryset update, so each replaced house's history records it.
+        for old in household.houses.filter(is_current=True):
+            old.is_current = False
+            old.save(update_fields=["is_current"])
     house = House(household=household, is_current=is_current, **fields)
     house.full_clean()
     house.save()

@@ -19,6 +19,7 @@ from housing.selectors import (
     region_roots,
 )
 from housing.services import id_numbers_reveal
+from inspections.cases.selectors import household_cases
 from inspections.models import PhotoStage
 from inspections.selectors import household_evidence
 from maps.builders import household_location_map, region_map
@@ -72,6 +73,7 @@ def _household_detail_context(request, household, **extra) -> dict:
         "evidence": evidence,
         "grid_stages": grid_stages,
         "grid_stage_codes": [stage["code"] for stage in grid_stages],
+        "cases": household_cases(user=request.user, household=household),
         **extra,
     }
 

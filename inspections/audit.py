@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from inspections.models import CaseEvent, ChainHead
 
@@ -90,35 +91,65 @@ def event_append(
 
 @dataclass(frozen=True)
 class ChainBreak:
+    """The first broken link: the event where the chain stops holding, and what is wrong."""
+
     event_id: int | None
     message: str
 
 
 def verify_chain(*, batch_size: int = 5000) -> tuple[int, ChainBreak | None]:
-    """Walk every event in order: (events checked, the first break or None)."""
+    """Walk every event in order: (events found intact before the break, the first break)."""
     prev = GENESIS
     checked = 0
     last_id = None
     for event in CaseEvent.objects.order_by("id").iterator(chunk_size=batch_size):
         if event.prev_hash != prev:
-            return checked, ChainBreak(
-                event.pk,
-                f"event {event.pk}: its previous hash does not match the event before it "
-                f"(an event before it was edited or deleted)",
-            )
+            if last_id is None:
+                message = _(
+                    "Event %(id)s should start the chain, but it records a previous event: "
+                    "the events before it were deleted."
+                ) % {"id": event.pk}
+            else:
+                message = _(
+                    "Event %(id)s does not follow event %(previous)s: the hash it records for "
+                    "the event before it does not match. An event between them was deleted, "
+                    "or event %(previous)s was edited."
+                ) % {"id": event.pk, "previous": last_id}
+            return checked, ChainBreak(event.pk, message)
         if event_hash(event) != event.hash:
             return checked, ChainBreak(
-                event.pk, f"event {event.pk}: its content does not match its hash (edited)"
+                event.pk,
+                _("Event %(id)s was edited: its content does not match its hash.")
+                % {"id": event.pk},
             )
         prev = event.hash
         last_id = event.pk
         checked += 1
     head = ChainHead.objects.filter(pk=1).first()
-    expected = head.last_hash if head else GENESIS
-    if expected != prev:
+    if head is None:
+        if last_id is None:
+            return checked, None  # no event was ever appended
         return checked, ChainBreak(
             last_id,
-            f"the chain ends at event {last_id} but the head records a later event "
-            f"({head.last_event_id if head else None}): events at the end were deleted",
+            _("The chain head is missing, though events exist up to event %(id)s: it was deleted.")
+            % {"id": last_id},
         )
-    return checked, None
+    if head.last_hash == prev:
+        return checked, None
+    if head.last_event_id is not None and head.last_event_id != last_id:
+        if last_id is None:
+            message = _(
+                "There are no events, but the chain head records event %(head)s as the "
+                "newest: the events were deleted."
+            ) % {"head": head.last_event_id}
+        else:
+            message = _(
+                "The chain ends at event %(id)s, but the chain head records event %(head)s "
+                "as the newest: events at the end were deleted."
+            ) % {"id": last_id, "head": head.last_event_id}
+    else:
+        message = _(
+            "The chain head does not match event %(id)s, the newest event: event %(id)s or "
+            "the head was edited."
+        ) % {"id": last_id}
+    return checked, ChainBreak(last_id, message)

@@ -1,8 +1,9 @@
-"""Domain errors raised by inspection and photo services.
+"""Domain errors raised by inspection, photo and renovation-case services.
 
 Views map them to HTTP answers: ``IdempotencyConflict`` → 409,
-``InspectionRefused`` → 403. Each carries a translated ``message`` that a
-person can act on.
+``InspectionRefused`` → 403; for cases ``CaseRefused`` → 400, ``CaseForbidden`` → 403,
+``CaseStateConflict`` → 409 (each case error carries its ``status``). Each carries a
+translated ``message`` that a person can act on.
 """
 
 from django.utils.translation import gettext_lazy as _
@@ -45,3 +46,32 @@ class InspectionInvalid(InspectionError):
     def __init__(self, errors: dict, message=None):
         self.errors = errors
         super().__init__(message)
+
+
+class CaseError(InspectionError):
+    """Base class of a refused renovation-case step; nothing was changed."""
+
+    status = 400
+    default_message = _("The case could not be changed.")
+
+
+class CaseRefused(CaseError):
+    """The step is not possible yet or the input is wrong (evidence missing, notice period
+    not over, area over the rule, payment above the subsidy...): 400."""
+
+    status = 400
+
+
+class CaseForbidden(CaseError):
+    """The user's role may not take this step: 403."""
+
+    status = 403
+    default_message = _("Your role may not take this step.")
+
+
+class CaseStateConflict(CaseError):
+    """The case is not (or no longer) in a state this step starts from, e.g. another official
+    approved it a moment ago: 409."""
+
+    status = 409
+    default_message = _("The case has changed; reload it and try again.")

@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
+from housing.importers.history import history_snapshot
 from inspections import evidence, imaging
 from inspections.errors import IdempotencyConflict, InspectionRefused
 from inspections.models import Photo, PhotoStatus
@@ -172,9 +173,11 @@ def _queue_processing(photo_id: int) -> None:
 
 def _failed(photo: Photo, reason) -> Photo:
     detail = str(_("The photo could not be processed: %(reason)s") % {"reason": reason})
-    Photo.objects.filter(pk=photo.pk, status=PhotoStatus.PENDING).update(
+    updated = Photo.objects.filter(pk=photo.pk, status=PhotoStatus.PENDING).update(
         status=PhotoStatus.FAILED, flags=[{"code": PROCESSING_FAILED, "detail": detail}]
     )
+    if updated:
+        history_snapshot(Photo, [photo.pk], history_type="~", reason="photo_process")
     photo.refresh_from_db()
     return photo
 

@@ -4,6 +4,7 @@ Two phases. First every row of both files is checked against the model's rules a
 database (villages, key groups, archive numbers); if anything is wrong, ImportFailed lists
 every problem and nothing is written. Then everything is written in one transaction with
 bulk statements: a county's 100,000 households are a few hundred statements, not 300,000.
+Every row written is also recorded in its model's history (created or changed), in bulk too.
 """
 
 import datetime
@@ -20,6 +21,7 @@ from housing import idnumbers
 from housing.importers import pgcopy
 from housing.importers.batching import UPDATE_BATCH, chunked, lookup
 from housing.importers.choices import choice_list, choice_value
+from housing.importers.history import CHANGED, CREATED, history_snapshot
 from housing.importers.readers import Table, read_table, value_key
 from housing.importers.report import ImportFailed, Problem, messages_of
 from housing.models import (
@@ -35,6 +37,8 @@ from housing.models import (
 from housing.services import derive_from_id_number, point_from
 
 CRS_CHOICES = ("wgs84", "gcj02", "cgcs2000")
+# The change reason on the history rows this import writes.
+HISTORY_REASON = "import_households"
 
 HOUSEHOLD_COLUMNS = {
     "archive_no": ("archive_no", "档案编号", "档案号", "户档案编号"),
@@ -537,11 +541,21 @@ def _write_households(
         }
         for row in rows
     ]
-    ids = dict(existing)  # households named only by the members file are in here too
-    ids.update(
-        pgcopy.upsert(Household, values, unique_field="archive_no", update_fields=update_fields)
+    written = pgcopy.upsert(
+        Household, values, unique_field="archive_no", update_fields=update_fields
     )
+    _history(Household, written, existing=existing)
+    ids = dict(existing)  # households named only by the members file are in here too
+    ids.update(written)
     return ids
+
+
+def _history(model, written: dict, *, existing: dict) -> None:
+    """Record the upserted rows `written` (key -> id): changed if the key was `existing`."""
+    created = [pk for key, pk in written.items() if key not in existing]
+    changed = [pk for key, pk in written.items() if key in existing]
+    history_snapshot(model, created, history_type=CREATED, reason=HISTORY_REASON)
+    history_snapshot(model, changed, history_type=CHANGED, reason=HISTORY_REASON)
 
 
 def _same(old, new) -> bool:
@@ -577,9 +591,13 @@ def _write_houses(
         pk, values = house
         if any(not _same(old, row.house[name]) for old, name in zip(values, fields, strict=True)):
             changed.append(House(pk=pk, **{name: row.house[name] for name in fields}))
-    pgcopy.insert(House, new)
+    created = pgcopy.insert(House, new)
     if fields and changed:
         House.objects.bulk_update(changed, fields, batch_size=UPDATE_BATCH)
+    history_snapshot(House, created, history_type=CREATED, reason=HISTORY_REASON)
+    history_snapshot(
+        House, [house.pk for house in changed], history_type=CHANGED, reason=HISTORY_REASON
+    )
     result.houses_created = len(new)
     result.houses_updated = len(changed)
 
@@ -628,6 +646,10 @@ def _write_members(
             member.phone = row.phone
         if [getattr(member, name) for name in fields] != before:
             changed.append(member)
-    pgcopy.insert(FamilyMember, new)
+    created = pgcopy.insert(FamilyMember, new)
     FamilyMember.objects.bulk_update(changed, fields, batch_size=UPDATE_BATCH)
+    history_snapshot(FamilyMember, created, history_type=CREATED, reason=HISTORY_REASON)
+    history_snapshot(
+        FamilyMember, [m.pk for m in changed], history_type=CHANGED, reason=HISTORY_REASON
+    )
     result.members_created = len(new)

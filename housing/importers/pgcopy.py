@@ -54,16 +54,34 @@ def _copy(cursor, table: str, columns: list[str], rows) -> None:
             copy.write_row(row)
 
 
-def insert(model, rows: list[dict]) -> None:
-    """Insert new rows (no conflicts expected)."""
+def _new_ids(cursor, model, n: int) -> list[int]:
+    """Draw n ids from the table's own sequence, so that COPY can write them with the rows.
+
+    COPY returns nothing; knowing the ids beforehand is what lets the caller record the new
+    rows in their history without reading them back by some other key.
+    """
+    cursor.execute(
+        "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+        [connection.ops.quote_name(model._meta.db_table), model._meta.pk.column, n],
+    )
+    return [pk for (pk,) in cursor.fetchall()]
+
+
+def insert(model, rows: list[dict]) -> list[int]:
+    """Insert new rows (no conflicts expected); return their primary keys, in order."""
     if not rows:
-        return
+        return []
     if connection.vendor != "postgresql":
-        model.objects.bulk_create([model(**row) for row in rows], batch_size=WRITE_BATCH)
-        return
+        objects = [model(**row) for row in rows]
+        model.objects.bulk_create(objects, batch_size=WRITE_BATCH)
+        return [obj.pk for obj in objects]
     fields = _fields(model)
+    columns = [model._meta.pk.column] + [f.column for f in fields]
     with connection.cursor() as cursor:
-        _copy(cursor, model._meta.db_table, [f.column for f in fields], _tuples(fields, rows))
+        ids = _new_ids(cursor, model, len(rows))
+        values = ([pk, *row] for pk, row in zip(ids, _tuples(fields, rows), strict=True))
+        _copy(cursor, model._meta.db_table, columns, values)
+    return ids
 
 
 def upsert(

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from housing.importers.batching import UPDATE_BATCH, WRITE_BATCH, lookup
+from housing.importers.history import CHANGED, CREATED, history_snapshot
 from housing.importers.readers import header_key, read_table
 from housing.importers.report import ImportFailed, Problem
 from housing.models import CODE_LENGTHS, LEVEL_BY_CODE_LENGTH, LEVEL_ORDER, Region, parent_code
@@ -23,6 +24,8 @@ CODE_FIELDS = ("code", "adcode", "区划代码", "行政区划代码", "代码",
 NAME_FIELDS = ("name", "名称", "区划名称", "行政区划名称")
 
 WGS84 = 4326
+# The change reason on the history rows this import writes.
+HISTORY_REASON = "import_regions"
 
 
 @dataclass
@@ -395,4 +398,13 @@ def _write(rows: list[_Row], *, ids: dict[str, int], existing: dict[str, int]) -
             ]
             fields = ["name", "level", "parent"] + ([] if keep_boundary else ["boundary"])
             Region.objects.bulk_update(changed, fields, batch_size=UPDATE_BATCH)
+            history_snapshot(
+                Region,
+                [region.pk for region in changed],
+                history_type=CHANGED,
+                reason=HISTORY_REASON,
+            )
         ids.update(lookup(Region.objects.all(), "code", [r.code for r in new], "code", "id"))
+        history_snapshot(
+            Region, [ids[r.code] for r in new], history_type=CREATED, reason=HISTORY_REASON
+        )

@@ -282,9 +282,15 @@ def demo_photos_create(
     seed: int,
     limit: int = DEFAULT_PHOTOGRAPHED,
     on_progress: Callable[[int, int], None] | None = None,
+    before_visit: Callable[..., None] | None = None,
 ) -> PhotoSummary:
     """Appraisals, progress visits and completion checks with photos for up to `limit`
-    households of the demo county (which must exist), through the real services."""
+    households of the demo county (which must exist), through the real services.
+
+    `before_visit(household=, house=, kind=, day=)` is called before each visit after the
+    first: the renovation-case demo (inspections.demo.cases) takes a case through its
+    approval steps there, before the completion check grades the house A or B.
+    """
     summary = PhotoSummary()
     if limit <= 0:
         return summary
@@ -316,6 +322,7 @@ def demo_photos_create(
                 source=source if index == 0 else None,
                 copies=source,
                 summary=summary,
+                before_visit=before_visit,
             )
             if problem:
                 summary.planted[problem] = plan.household.archive_no
@@ -340,7 +347,20 @@ PROBLEM_SLOTS = {
 }
 
 
-def _photograph(*, plan, seed, rule, slots, inspector, checker, problem, source, copies, summary):
+def _photograph(
+    *,
+    plan,
+    seed,
+    rule,
+    slots,
+    inspector,
+    checker,
+    problem,
+    source,
+    copies,
+    summary,
+    before_visit=None,
+):
     """The household's visits, each with its photos, through the services.
 
     `source`: where to keep this household's photo files for later problems to copy (for
@@ -357,7 +377,9 @@ def _photograph(*, plan, seed, rule, slots, inspector, checker, problem, source,
     # The slots a planted problem needs are never left out.
     keep = {PROBLEM_SLOTS[p] for p in PLANTED} if source is not None else set()
     keep |= {PROBLEM_SLOTS[problem]} if problem else set()
-    for kind, grade in plan.visits:
+    for visit, (kind, grade) in enumerate(plan.visits):
+        if before_visit is not None and visit > 0:
+            before_visit(household=household, house=house, kind=kind, day=day)
         wanted = list(slots.get(kind, []))
         # Some visits come back without a photo or two: the household file shows them missing.
         if len(wanted) > 3 and rnd.random() < 0.2:

@@ -137,7 +137,11 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='subsidystandard',
-            constraint=models.UniqueConstraint(fields=('year', 'method', 'key_group'), name='subsidy_standard_unique', nulls_distinct=False),
+            constraint=models.UniqueConstraint(condition=models.Q(('key_group__isnull', False)), fields=('year', 'method', 'key_group'), name='subsidy_standard_unique'),
+        ),
+        migrations.AddConstraint(
+            model_name='subsidystandard',
+            constraint=models.UniqueConstraint(condition=models.Q(('key_group__isnull', True)), fields=('year', 'method'), name='subsidy_standard_unique_any_group'),
         ),
         migrations.AddIndex(
             model_name='renovationcase',

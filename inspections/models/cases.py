@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib.gis.db import models
 from django.core.validators import MinValueValidator
 from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
 
 from housing.models import House, KeyGroup
 from inspections.models.evidence import Appraisal, Inspection
@@ -89,6 +90,8 @@ class AreaRule(models.Model):
         _("larger household: maximum per person (m²)"), max_digits=5, decimal_places=1, default=18
     )
 
+    history = HistoricalRecords()
+
     class Meta:
         verbose_name = _("area rule")
         verbose_name_plural = _("area rules")
@@ -119,16 +122,25 @@ class SubsidyStandard(models.Model):
         _("amount (yuan)"), max_digits=10, decimal_places=2, validators=[MinValueValidator(0)]
     )
 
+    history = HistoricalRecords()
+
     class Meta:
         verbose_name = _("subsidy standard")
         verbose_name_plural = _("subsidy standards")
         ordering = ["-year", "method", "key_group"]
         constraints = [
+            # Two partial indexes rather than nulls_distinct=False, which SQLite lacks: one
+            # row per year × method × group, and one "any other group" row per year × method.
             models.UniqueConstraint(
                 fields=["year", "method", "key_group"],
+                condition=models.Q(key_group__isnull=False),
                 name="subsidy_standard_unique",
-                nulls_distinct=False,
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["year", "method"],
+                condition=models.Q(key_group__isnull=True),
+                name="subsidy_standard_unique_any_group",
+            ),
         ]
 
     def __str__(self):
@@ -209,6 +221,8 @@ class RenovationCase(models.Model):
     created_at = models.DateTimeField(_("opened"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
+    history = HistoricalRecords()
+
     class Meta:
         verbose_name = _("renovation case")
         verbose_name_plural = _("renovation cases")
@@ -240,6 +254,8 @@ class Payment(models.Model):
         verbose_name=_("recorded by"),
     )
     created_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
+
+    history = HistoricalRecords()
 
     class Meta:
         verbose_name = _("payment")

@@ -9,6 +9,7 @@ import uuid
 from django.conf import settings
 from django.contrib.gis.db import models
 from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
 
 from housing.models import House, SafetyGrade
 
@@ -100,6 +101,8 @@ class Inspection(models.Model):
     )
     created_at = models.DateTimeField(_("received at"), auto_now_add=True)
 
+    history = HistoricalRecords()
+
     class Meta:
         verbose_name = _("inspection")
         verbose_name_plural = _("inspections")
@@ -163,6 +166,8 @@ class Appraisal(models.Model):
         _("rule"), max_length=40, help_text=_("Which appraisal rule derived the grade.")
     )
 
+    history = HistoricalRecords()
+
     class Meta:
         verbose_name = _("appraisal")
         verbose_name_plural = _("appraisals")
@@ -192,6 +197,8 @@ class AppraisalRule(models.Model):
     active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
+    history = HistoricalRecords()
+
     class Meta:
         verbose_name = _("appraisal rule")
         verbose_name_plural = _("appraisal rules")
@@ -207,6 +214,8 @@ class RequiredPhotoSlot(models.Model):
     kind = models.CharField(_("inspection kind"), max_length=20, choices=InspectionKind.choices)
     stage = models.CharField(_("stage"), max_length=10, choices=PhotoStage.choices)
     angle = models.CharField(_("angle"), max_length=20, choices=PhotoAngle.choices)
+
+    history = HistoricalRecords()
 
     class Meta:
         verbose_name = _("required photo slot")
@@ -322,6 +331,8 @@ class Photo(models.Model):
     )
     payload_digest = models.CharField(max_length=64, editable=False)
     created_at = models.DateTimeField(_("received at"), auto_now_add=True)
+
+    history = HistoricalRecords()
 
     class Meta:
         verbose_name = _("photo")

@@ -25,6 +25,15 @@ def redis_available() -> bool:
         return False
 
 
+def _forget_connections():
+    """Drop the broker connections and producers made earlier for another configuration."""
+    app.close()
+    app._pool = None
+    if "amqp" in app.__dict__:
+        app.amqp._producer_pool = None
+    app.__dict__.pop("producer_pool", None)
+
+
 @pytest.fixture
 def celery_on_redis():
     """Point the app at Redis, not eager, for one test; put everything back after."""
@@ -32,11 +41,13 @@ def celery_on_redis():
         pytest.fail("Redis is not running on 127.0.0.1:6379 (make test starts it)")
     saved = {k: app.conf[k] for k in ("broker_url", "task_always_eager", "result_backend")}
     app.conf.update(broker_url=REDIS_URL, task_always_eager=False, result_backend=None)
+    _forget_connections()
     try:
         with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
             yield
     finally:
         app.conf.update(saved)
+        _forget_connections()
 
 
 # The worker runs in another thread with its own connection: it must see committed rows,

@@ -4,11 +4,15 @@ import time
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from housing import demo
 from inspections import demo as photo_demo
+from inspections.cases.anomalies import AnomalyKind
+from inspections.demo import cases as case_demo
+from inspections.models import CaseState
 
 
 class Command(BaseCommand):
@@ -19,7 +23,8 @@ class Command(BaseCommand):
         "(usernames inspector, township, county, auditor and admin) with the password in "
         "ANJU_DEMO_PASSWORD. Up to --photos households get inspections with photos drawn for "
         "them, sent through the real photo pipeline, with a few planted problems so that the "
-        "evidence flags show. "
+        "evidence flags show. Renovation cases are driven through every state by the demo users, "
+        "with a few planted anomalies for the auditor's worklist (unless --no-cases). "
         "The same --seed gives the same data. It refuses to run when the demo county already "
         "exists; there is no reset: start from an empty database instead."
     )
@@ -58,12 +63,19 @@ class Command(BaseCommand):
             help=_("Make no inspections or photos (the same as --photos 0)."),
         )
         parser.add_argument(
+            "--no-cases",
+            action="store_true",
+            help=_(
+                "Make no renovation cases (they need the photos: --no-photos makes none either)."
+            ),
+        )
+        parser.add_argument(
             "--if-empty",
             action="store_true",
             help=_("When the demo county already exists, do nothing but print the demo logins."),
         )
 
-    def handle(self, *args, households, seed, if_empty, photos, no_photos, **options):
+    def handle(self, *args, households, seed, if_empty, photos, no_photos, no_cases, **options):
         password = settings.ANJU_DEMO_PASSWORD
         if demo.demo_county_exists():
             if if_empty:
@@ -87,8 +99,11 @@ class Command(BaseCommand):
             raise CommandError(_("--photos must be 0 or more; got %(n)d.") % {"n": photos})
         photos = 0 if no_photos else photos
         taken = demo.demo_users_taken()
+        cases = bool(photos) and not no_cases
         if photos:
             taken = sorted([*taken, *photo_demo.field_inspectors_taken()])
+        if cases:
+            taken = sorted([*taken, *case_demo.township_officials_taken()])
         if taken:
             raise CommandError(
                 _(
@@ -129,19 +144,27 @@ class Command(BaseCommand):
             )
         )
         if photos:
-            self._photos(seed=seed, limit=photos)
+            # Celery (eager without a broker) reports every task at INFO: a thousand lines,
+            # when the transaction commits.
+            trace_logger = logging.getLogger("celery.app.trace")
+            level = trace_logger.level
+            trace_logger.setLevel(max(level, logging.WARNING))
+            try:
+                # Photos and cases in one transaction: the cases start inside the photo demo.
+                with transaction.atomic():
+                    made = case_demo.CaseDemo(seed=seed, households=households) if cases else None
+                    self._photos(seed=seed, limit=photos, cases=made)
+                    if made:
+                        self._cases(made)
+            finally:
+                trace_logger.setLevel(level)
         self.stdout.write(demo.logins_table(rows=demo.demo_logins(), password=password))
 
-    def _photos(self, *, seed: int, limit: int) -> None:
+    def _photos(self, *, seed: int, limit: int, cases=None) -> None:
         started = time.monotonic()
-        # Celery (eager without a broker) reports every task at INFO: a thousand lines here.
-        trace_logger = logging.getLogger("celery.app.trace")
-        level = trace_logger.level
-        trace_logger.setLevel(max(level, logging.WARNING))
-        try:
-            summary = photo_demo.demo_photos_create(seed=seed, limit=limit)
-        finally:
-            trace_logger.setLevel(level)
+        summary = photo_demo.demo_photos_create(
+            seed=seed, limit=limit, before_visit=cases.before_visit if cases else None
+        )
         self.stdout.write(
             self.style.SUCCESS(
                 _(
@@ -165,6 +188,39 @@ class Command(BaseCommand):
                     "list": "; ".join(
                         f"{photo_demo.problem_label(problem)}: {archive_no}"
                         for problem, archive_no in summary.planted.items()
+                    )
+                }
+            )
+
+    def _cases(self, cases: case_demo.CaseDemo) -> None:
+        started = time.monotonic()
+        summary = cases.finish()
+        self.stdout.write(
+            self.style.SUCCESS(
+                _(
+                    "Renovation cases in %(seconds).1f s: %(cases)d cases, %(payments)d "
+                    "payments. By state: %(states)s."
+                )
+                % {
+                    "cases": summary.cases,
+                    "payments": summary.payments,
+                    "states": "; ".join(
+                        f"{label}: {summary.states[state]}"
+                        for state, label in CaseState.choices
+                        if summary.states[state]
+                    ),
+                    "seconds": time.monotonic() - started + cases.seconds_in_photos,
+                }
+            )
+        )
+        if summary.planted:
+            self.stdout.write(
+                _("Planted anomalies, to see in the auditor's worklist: %(list)s.")
+                % {
+                    "list": "; ".join(
+                        f"{AnomalyKind.labels[code]}: {', '.join(numbers)}"
+                        for code in AnomalyKind.codes
+                        if (numbers := summary.planted.get(code))
                     )
                 }
             )
