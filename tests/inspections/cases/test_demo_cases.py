@@ -68,8 +68,9 @@ def seed() -> str:
 def digest() -> list:
     """The cases, payments, events and planted members, in an order free of database ids
     and without the times the services stamp with the clock."""
-    cases = list(
-        RenovationCase.objects.order_by("house__household__archive_no", "funding_year").values_list(
+    # Sorted in Python on every column: one household may have two cases in one year.
+    cases = sorted(
+        RenovationCase.objects.values_list(
             "house__household__archive_no",
             "state",
             "entry_grade",
@@ -85,11 +86,10 @@ def digest() -> list:
             "paid_total",
             "closing_reason",
             "works_inspector__username",
-        )
+        ),
+        key=repr,
     )
-    payments = list(
-        Payment.objects.order_by("reference").values_list("reference", "amount", "paid_on")
-    )
+    payments = sorted(Payment.objects.values_list("reference", "amount", "paid_on"), key=repr)
     events = sorted(
         CaseEvent.objects.values_list(
             "case__house__household__archive_no",
