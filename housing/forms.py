@@ -18,7 +18,48 @@ SELECT_LEVELS = [RegionLevel.COUNTY, RegionLevel.TOWNSHIP, RegionLevel.VILLAGE]
 _INDENT = {RegionLevel.COUNTY: 0, RegionLevel.TOWNSHIP: 1, RegionLevel.VILLAGE: 2}
 
 
-class HouseholdFilterForm(forms.Form):
+class RegionFilterMixin:
+    """A `region` filter limited to the user's regions: a select while it stays usable,
+    else a box for a region code; an unknown or out-of-scope code is a field error."""
+
+    def setup_region_field(self, user) -> None:
+        self.user = user
+        regions = list(
+            region_list(user=user)
+            .filter(level__in=SELECT_LEVELS)
+            .only("code", "name", "level")[: MAX_REGION_CHOICES + 1]
+        )
+        if len(regions) <= MAX_REGION_CHOICES:
+            self.fields["region"].widget = forms.Select(
+                choices=[
+                    ("", _("All my regions")),
+                    *(
+                        (r.code, "\u2003" * _INDENT.get(r.level, 0) + f"{r.name} ({r.code})")
+                        for r in regions
+                    ),
+                ]
+            )
+        else:
+            self.fields["region"].widget = forms.TextInput(
+                attrs={"inputmode": "numeric", "placeholder": _("Region code")}
+            )
+
+    def clean_region(self):
+        code = self.cleaned_data["region"].strip()
+        if not code:
+            return ""
+        if not code.isdigit():
+            raise forms.ValidationError(
+                _("A region code has digits only; “%(code)s” does not."), params={"code": code}
+            )
+        if not code_visible(self.user, code) or not Region.objects.filter(code=code).exists():
+            raise forms.ValidationError(
+                _("There is no region %(code)s among your regions."), params={"code": code}
+            )
+        return code
+
+
+class HouseholdFilterForm(RegionFilterMixin, forms.Form):
     q = forms.CharField(
         label=_("Search"),
         required=False,
@@ -37,24 +78,7 @@ class HouseholdFilterForm(forms.Form):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.user = user
-        regions = (
-            region_list(user=user).filter(level__in=SELECT_LEVELS).only("code", "name", "level")
-        )
-        region_choices = list(regions[: MAX_REGION_CHOICES + 1])
-        if len(region_choices) <= MAX_REGION_CHOICES:
-            self.fields["region"].widget = forms.Select(
-                choices=[
-                    ("", _("All my regions")),
-                    *(
-                        (r.code, "\u2003" * _INDENT.get(r.level, 0) + f"{r.name} ({r.code})")
-                        for r in region_choices
-                    ),
-                ]
-            )
-        else:
-            self.fields["region"].widget = forms.TextInput(
-                attrs={"inputmode": "numeric", "placeholder": _("Region code")}
-            )
+        self.setup_region_field(user)
         self.fields["grade"].choices = [
             ("", _("Any grade")),
             *((g.value, g.label) for g in SafetyGrade if g.value),
@@ -65,20 +89,6 @@ class HouseholdFilterForm(forms.Form):
             *KeyGroup.objects.values_list("code", "name"),
             (NO_KEY_GROUP, _("In no key group")),
         ]
-
-    def clean_region(self):
-        code = self.cleaned_data["region"].strip()
-        if not code:
-            return ""
-        if not code.isdigit():
-            raise forms.ValidationError(
-                _("A region code has digits only; “%(code)s” does not."), params={"code": code}
-            )
-        if not code_visible(self.user, code) or not Region.objects.filter(code=code).exists():
-            raise forms.ValidationError(
-                _("There is no region %(code)s among your regions."), params={"code": code}
-            )
-        return code
 
     def filters(self) -> HouseholdFilters:
         """The selector's filters from valid data (call after is_valid())."""

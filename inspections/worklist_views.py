@@ -11,18 +11,14 @@ from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
-from accounts.scoping import code_visible
-from housing.forms import MAX_REGION_CHOICES, SELECT_LEVELS
-from housing.models import Region, RegionLevel
-from housing.selectors import region_list
+from housing.forms import RegionFilterMixin
 from inspections.cases.anomalies import AnomalyKind, anomaly_worklist
 from inspections.permissions import can_view_worklist
 
 PAGE_SIZE = 50
-INDENT = {RegionLevel.COUNTY: 0, RegionLevel.TOWNSHIP: 1, RegionLevel.VILLAGE: 2}
 
 
-class WorklistFilterForm(forms.Form):
+class WorklistFilterForm(RegionFilterMixin, forms.Form):
     kind = forms.ChoiceField(
         label=_("Kind"), required=False, choices=[("", _("Every kind")), *AnomalyKind.choices]
     )
@@ -37,41 +33,7 @@ class WorklistFilterForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        self.user = user
-        regions = list(
-            region_list(user=user)
-            .filter(level__in=SELECT_LEVELS)
-            .only("code", "name", "level")[: MAX_REGION_CHOICES + 1]
-        )
-        # A select while it stays usable; over a whole province, a box for a region code.
-        if len(regions) <= MAX_REGION_CHOICES:
-            self.fields["region"].widget = forms.Select(
-                choices=[
-                    ("", _("All my regions")),
-                    *(
-                        (r.code, "\u2003" * INDENT.get(r.level, 0) + f"{r.name} ({r.code})")
-                        for r in regions
-                    ),
-                ]
-            )
-        else:
-            self.fields["region"].widget = forms.TextInput(
-                attrs={"inputmode": "numeric", "placeholder": _("Region code")}
-            )
-
-    def clean_region(self):
-        code = self.cleaned_data["region"].strip()
-        if not code:
-            return ""
-        if not code.isdigit():
-            raise forms.ValidationError(
-                _("A region code has digits only; “%(code)s” does not."), params={"code": code}
-            )
-        if not code_visible(self.user, code) or not Region.objects.filter(code=code).exists():
-            raise forms.ValidationError(
-                _("There is no region %(code)s among your regions."), params={"code": code}
-            )
-        return code
+        self.setup_region_field(user)
 
 
 @require_GET
