@@ -28,7 +28,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Role, User
 from accounts.services import user_create
 from housing import idnumbers
-from housing.importers.history import CREATED, history_snapshot
+from housing.history import CREATED, history_snapshot
 from housing.models import (
     DisabilityLevel,
     FamilyMember,

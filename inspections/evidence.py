@@ -23,7 +23,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from housing.importers.history import history_snapshot
+from housing.history import CHANGED, history_snapshot
 from housing.models import Household
 from inspections import imaging
 from inspections.models import Photo, PhotoAngle, PhotoFlag, PhotoStage
@@ -359,7 +359,7 @@ def flag_matched_photos(*, photo: Photo) -> None:
         merged = merge_flags(other.flags, kept=[], extra=additions[pk])
         if merged != other.flags:
             Photo.objects.filter(pk=pk).update(flags=merged)
-            history_snapshot(Photo, [pk], history_type="~", reason="photo_process")
+            history_snapshot(Photo, [pk], history_type=CHANGED, reason="photo_process")
 
 
 def _pair_key(flag: dict):

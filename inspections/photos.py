@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
-from housing.importers.history import history_snapshot
+from housing.history import CHANGED, history_snapshot
 from inspections import evidence, imaging
 from inspections.errors import IdempotencyConflict, InspectionRefused
 from inspections.models import Photo, PhotoStatus
@@ -177,7 +177,7 @@ def _failed(photo: Photo, reason) -> Photo:
         status=PhotoStatus.FAILED, flags=[{"code": PROCESSING_FAILED, "detail": detail}]
     )
     if updated:
-        history_snapshot(Photo, [photo.pk], history_type="~", reason="photo_process")
+        history_snapshot(Photo, [photo.pk], history_type=CHANGED, reason="photo_process")
     photo.refresh_from_db()
     return photo
 

@@ -18,10 +18,10 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from housing import idnumbers
+from housing.history import CHANGED, CREATED, history_snapshot
 from housing.importers import pgcopy
 from housing.importers.batching import UPDATE_BATCH, chunked, lookup
 from housing.importers.choices import choice_list, choice_value
-from housing.importers.history import CHANGED, CREATED, history_snapshot
 from housing.importers.readers import Table, read_table, value_key
 from housing.importers.report import ImportFailed, Problem, messages_of
 from housing.models import (

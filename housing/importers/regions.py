@@ -13,8 +13,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from housing.history import CHANGED, CREATED, history_snapshot
 from housing.importers.batching import UPDATE_BATCH, WRITE_BATCH, lookup
-from housing.importers.history import CHANGED, CREATED, history_snapshot
 from housing.importers.readers import header_key, read_table
 from housing.importers.report import ImportFailed, Problem
 from housing.models import CODE_LENGTHS, LEVEL_BY_CODE_LENGTH, LEVEL_ORDER, Region, parent_code
