@@ -15,10 +15,10 @@ from collections.abc import Iterable
 from django.db import connection
 from django.utils import timezone
 
-from housing.importers.batching import LOOKUP_CHUNK, chunked
-
 CREATED = "+"
 CHANGED = "~"
+# Ids per statement on SQLite, well under its limit of bound variables.
+SQLITE_CHUNK = 5000
 
 
 def history_snapshot(
@@ -69,7 +69,8 @@ def history_snapshot(
             cursor.execute(f"{head} = ANY(%s)", [*params, pks])
             written += cursor.rowcount
         else:
-            for chunk in chunked(pks, LOOKUP_CHUNK):
+            for start in range(0, len(pks), SQLITE_CHUNK):
+                chunk = pks[start : start + SQLITE_CHUNK]
                 marks = ", ".join(["%s"] * len(chunk))
                 cursor.execute(f"{head} IN ({marks})", [*params, *chunk])
                 written += cursor.rowcount
