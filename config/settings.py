@@ -182,7 +182,26 @@ MAP_BASEMAP = env.str("MAP_BASEMAP", default="")
 MAP_BASEMAP_ATTRIBUTION = env.str("MAP_BASEMAP_ATTRIBUTION", default="")
 # Datum of the base map's tiles: "wgs84" (OSM, Tianditu) or "gcj02" (AMap, Tencent).
 MAP_BASEMAP_CRS = env.str("MAP_BASEMAP_CRS", default="wgs84")
+# Tianditu's key. It stays on the server: browsers fetch Tianditu tiles through our own proxy
+# (/maps/basemap/tianditu/...), which adds the key. Without it the proxy answers 503.
 TIANDITU_KEY = env.str("TIANDITU_KEY", default="")
+# Where the proxy fetches Tianditu tiles: {s} (subdomain 0-7), {layer}, {z}, {x}, {y} are
+# filled in and tk=<key> appended. Change it only to point at a mirror (or, in tests, a stub).
+MAP_TIANDITU_URL = env.str(
+    "MAP_TIANDITU_URL",
+    default="https://t{s}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile"
+    "&VERSION=1.0.0&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles"
+    "&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}",
+)
+# Tiles the proxy has fetched are kept here, so maps still show places already seen when the
+# internet drops; a relative path is under BASE_DIR. Empty: no cache (every tile is fetched).
+MAP_TILE_CACHE_DIR = env.str("MAP_TILE_CACHE_DIR", default="var/tilecache").strip()
+if MAP_TILE_CACHE_DIR:
+    MAP_TILE_CACHE_DIR = str(BASE_DIR / MAP_TILE_CACHE_DIR)
+# A cached tile older than this is fetched again (still served if Tianditu cannot be reached).
+MAP_TILE_CACHE_DAYS = env.float("MAP_TILE_CACHE_DAYS", default=30)
+# How long the proxy waits for Tianditu before answering 502 (seconds).
+MAP_TILE_TIMEOUT = env.float("MAP_TILE_TIMEOUT", default=5.0)
 
 # --- field evidence --------------------------------------------------------
 # A photo file larger than this is refused (bytes).

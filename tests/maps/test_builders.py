@@ -110,17 +110,19 @@ def test_xyz_base_map_without_attribution_credits_the_tile_host(settings):
     assert attributions(household_location_map(household()).script) == ["tiles.example.org"]
 
 
-def test_tianditu_is_vector_and_annotation_layers_with_the_key(settings):
+def test_tianditu_is_vector_and_annotation_layers_through_our_proxy(settings):
+    # The key stays on the server: the tiles come from our proxy (test_basemap_proxy.py).
     settings.MAP_BASEMAP = "tianditu"
     settings.TIANDITU_KEY = "k123"
     script = region_map(county(), children()).script
-    urls = tile_urls(script)
-    assert [u.split("?")[0] for u in urls] == [
-        "https://t{s}.tianditu.gov.cn/vec_w/wmts",
-        "https://t{s}.tianditu.gov.cn/cva_w/wmts",
+    assert tile_urls(script) == [
+        "/maps/basemap/tianditu/vec/{z}/{x}/{y}",
+        "/maps/basemap/tianditu/cva/{z}/{x}/{y}",
     ]
-    assert all(u.endswith("&tk=k123") for u in urls)
-    assert script.count('"subdomains": "01234567"') == 2
+    assert "k123" not in script
+    assert "tianditu.gov.cn" not in script
+    assert script.count('"minZoom": 1') == 2
+    assert script.count('"maxZoom": 18') == 2
     assert attributions(script) == ["Map data © Tianditu (天地图)"] * 2
 
 
