@@ -22,7 +22,7 @@ from housing.services import id_numbers_reveal
 from inspections.cases.selectors import household_cases
 from inspections.models import PhotoStage
 from inspections.selectors import household_evidence
-from maps.builders import household_location_map, region_map
+from maps.builders import household_location_map, household_photo_points, region_map
 
 PAGE_SIZE = 50
 GRADE_COLUMNS = ["A", "B", "C", "D", ""]  # "" = not yet appraised
@@ -62,13 +62,19 @@ def _household_detail_context(request, household, **extra) -> dict:
     current = next((h for h in houses if h.is_current), None)
     evidence = household_evidence(user=request.user, household=household)
     grid_stages = _grid_stages(evidence)
+    photo_points = household_photo_points(
+        user=request.user,
+        household=household,
+        known_photos=[p for i in evidence.inspections for p in i.photos.all()],
+    )
     return {
         "household": household,
         "breadcrumbs": region_breadcrumbs(user=request.user, region=household.village),
         "current_house": current,
         "replaced_houses": [h for h in houses if not h.is_current],
         "members": list(household.members.all()),
-        "map": household_location_map(household),
+        "map": household_location_map(household, photo_points),
+        "photo_points": photo_points,
         "can_reveal": can_reveal_id_numbers(request.user, household),
         "evidence": evidence,
         "grid_stages": grid_stages,

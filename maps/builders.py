@@ -3,7 +3,7 @@
 folium's Map loads Leaflet, jQuery, Bootstrap and Font Awesome from CDNs and writes a
 full-page stylesheet (html, body {height: 100%}). OfflineMap loads only our vendored
 Leaflet and styles only its own div, and the builders use only features that need
-nothing but Leaflet (GeoJson, CircleMarker, Tooltip; no Popup, which needs jQuery).
+nothing but Leaflet (GeoJson, CircleMarker, PolyLine, Tooltip; no Popup, which needs jQuery).
 A page puts MapParts.header in <head>, .html where the map goes and .script in a
 <script> after it.
 """
@@ -13,15 +13,24 @@ import json
 from dataclasses import dataclass
 
 import folium
+from django.contrib.gis.db.models.functions import Distance
 from django.templatetags.static import static
+from django.utils import formats, timezone
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
 from folium.template import Template
 
+from inspections.models import Photo, PhotoAngle, PhotoFlag, PhotoStage
+from inspections.selectors import photo_list
 from maps.basemaps import display_lonlat, has_basemap, shifts_to_gcj02, tile_layers
 
 HOUSE_COLOUR = "#c0392b"
 BOUNDARY_COLOUR = "#2c6e49"
 CHILD_COLOUR = "#3a7ca5"
+PHOTO_COLOUR = "#3a7ca5"
+# Warning orange: apart from the house's red and the boundary's green, and from the blue of
+# an ordinary photo point even for most colour-blind readers (far lines are also dashed).
+PHOTO_FAR_COLOUR = "#e67e22"
 # Enough detail for a small page map; keeps a county's township boundaries to a few kB each.
 SIMPLIFY_TOLERANCE = 0.0001  # degrees, about 10 m
 ZOOM_FOR_POINT_ONLY = 16
@@ -154,31 +163,213 @@ def render_parts(m: OfflineMap) -> MapParts:
     )
 
 
-def household_location_map(household) -> MapParts | None:
-    """The house point over its village boundary; None when the household has no location."""
+# --- the household map: the house, its photos' GPS points and how far they are -----------------
+
+
+@dataclass(frozen=True)
+class PhotoPoint:
+    """Where one of the household's photos was taken, as its map and table show it.
+
+    ``distance_m`` is geodesic (WGS84 ellipsoid), measured by the database on the stored
+    positions, never on the display-shifted ones; None when the house has no location.
+    ``far`` is the photo's own evidence flag (inspections.evidence), not a second opinion:
+    the map colours what the photo grid explains.
+    """
+
+    photo: Photo
+    distance_m: float | None
+    far: bool
+
+    @property
+    def lon(self) -> float:
+        return self.photo.gps.x
+
+    @property
+    def lat(self) -> float:
+        return self.photo.gps.y
+
+    @property
+    def stage_label(self) -> str:
+        return str(PhotoStage(self.photo.stage).label)
+
+    @property
+    def angle_label(self) -> str:
+        return str(PhotoAngle(self.photo.angle).label)
+
+    @property
+    def taken_text(self) -> str:
+        if self.photo.taken_at is None:
+            return _("no capture time")
+        return timezone.localtime(self.photo.taken_at).strftime("%Y-%m-%d %H:%M")
+
+    @property
+    def distance_text(self) -> str:
+        return "" if self.distance_m is None else distance_text(self.distance_m)
+
+    @property
+    def accuracy_text(self) -> str:
+        accuracy = self.photo.gps_accuracy
+        if accuracy is None:
+            return ""
+        return _("± %(metres)s m") % {"metres": formats.number_format(round(accuracy), 0)}
+
+    @property
+    def label(self) -> str:
+        """One line for the tooltips: stage · angle · time, then the distance to the house."""
+        parts = [self.stage_label, self.angle_label, self.taken_text]
+        if self.distance_m is not None:
+            parts.append(_("%(distance)s from the house") % {"distance": self.distance_text})
+        if self.far:
+            parts.append(str(PhotoFlag.FAR_FROM_HOUSE.label))
+        return " · ".join(parts)
+
+
+def distance_text(metres: float) -> str:
+    """A distance as people read it: whole metres below 1 km, kilometres to 10 m above."""
+    if round(metres) < 1000:
+        return _("%(metres)s m") % {"metres": formats.number_format(round(metres), 0)}
+    # Rounded first: number_format cuts extra decimals off rather than rounding them.
+    km = round(metres / 1000, 2)
+    return _("%(km)s km") % {"km": formats.number_format(km, 2, force_grouping=True)}
+
+
+def _is_far(photo: Photo) -> bool:
+    return any(flag.get("code") == PhotoFlag.FAR_FROM_HOUSE for flag in photo.flags or [])
+
+
+def household_photo_points(*, user, household, known_photos=None) -> list[PhotoPoint]:
+    """The GPS points of the household's photos that ``user`` may see, newest first.
+
+    One query (besides the user's regions, read once per request and cached on the user).
+    ``known_photos``: the household's photos when the caller has read them already (the
+    household file has them from inspections.selectors.household_evidence); when none of
+    them has GPS there is nothing to place and nothing is queried, so a household without
+    photo positions costs its file no query at all.
+
+    Scoped like every photo read (inspections.selectors.photo_list: photos of any of the
+    household's houses, in the user's regions). Photos without GPS are left out: the photo
+    grid flags them. The distance to the house is computed in SQL the way the "far from the
+    house" check computes it (inspections.evidence: Distance on the WGS84 spheroid), so the
+    figure here and the one in the flag agree, on PostGIS and SpatiaLite alike.
+    """
+    if known_photos is not None and all(p.gps is None for p in known_photos):
+        return []
+    photos = photo_list(user=user, household_id=household.pk).filter(gps__isnull=False)
     if household.location is None:
+        return [PhotoPoint(photo=p, distance_m=None, far=_is_far(p)) for p in photos]
+    photos = photos.annotate(distance_to_house=Distance("gps", household.location, spheroid=True))
+    return [PhotoPoint(photo=p, distance_m=p.distance_to_house.m, far=_is_far(p)) for p in photos]
+
+
+@dataclass(frozen=True)
+class LegendEntry:
+    kind: str  # "point", "line" or "area": the swatch's shape
+    colour: str
+    label: str
+
+
+@dataclass(frozen=True)
+class HouseholdMapParts(MapParts):
+    """MapParts plus the legend that explains the photo points (empty without photos)."""
+
+    legend: tuple[LegendEntry, ...] = ()
+
+
+def _legend(*, house: bool, boundary: bool, points: list[PhotoPoint]) -> tuple[LegendEntry, ...]:
+    if not points:
+        return ()  # today's map, house and boundary: nothing to explain
+    entries = []
+    if house:
+        entries.append(LegendEntry("point", HOUSE_COLOUR, _("House")))
+    if any(not p.far for p in points):
+        entries.append(LegendEntry("point", PHOTO_COLOUR, _("Where a photo was taken (GPS)")))
+    if any(p.far for p in points):
+        entries.append(
+            LegendEntry("point", PHOTO_FAR_COLOUR, _("Photo flagged as taken far from the house"))
+        )
+    if house:
+        entries.append(
+            LegendEntry(
+                "line", PHOTO_COLOUR, _("From photo to house: hover or tap for the distance")
+            )
+        )
+    if boundary:
+        entries.append(LegendEntry("area", BOUNDARY_COLOUR, _("Village boundary")))
+    return tuple(entries)
+
+
+def household_location_map(household, photo_points=()) -> HouseholdMapParts | None:
+    """The house over its village boundary, with the household's photo GPS points.
+
+    Each photo point (see household_photo_points) gets a line to the house labelled with
+    its distance; points flagged far from the house are drawn in a warning colour. All
+    positions are shifted for display only (display_lonlat), like the house. None when
+    there is nothing to place: no house location and no photo point.
+    """
+    points = list(photo_points)
+    location = household.location
+    if location is None and not points:
         return None
     m = OfflineMap()
     bounds = _Bounds()
     village = household.village
-    if village.boundary is not None and not village.boundary.empty:
+    has_boundary = village.boundary is not None and not village.boundary.empty
+    if has_boundary:
         geometry = geometry_for_display(village.boundary)
         bounds.add_geojson(geometry)
         _boundary_layer(geometry, village.name, colour=BOUNDARY_COLOUR, fill_opacity=0.08).add_to(m)
-    lon, lat = display_lonlat(household.location.x, household.location.y)
-    bounds.add(lon, lat)
-    folium.CircleMarker(
-        location=[lat, lon],
-        radius=8,
-        color="#ffffff",
-        weight=2,
-        fill=True,
-        fill_color=HOUSE_COLOUR,
-        fill_opacity=1,
-        tooltip=folium.Tooltip(tooltip_text(household.head_name)),
-    ).add_to(m)
+    house = None
+    if location is not None:
+        house = display_lonlat(location.x, location.y)
+        bounds.add(*house)
+    shown = []
+    for point in points:
+        lon, lat = display_lonlat(point.lon, point.lat)
+        bounds.add(lon, lat)
+        shown.append((point, lon, lat))
+    # Lines first, then the house, then the photo points: a point is never hidden by a line,
+    # and photo points taken at the door stay visible over the (larger) house marker.
+    if house is not None:
+        for point, lon, lat in shown:
+            folium.PolyLine(
+                locations=[[lat, lon], [house[1], house[0]]],
+                color=PHOTO_FAR_COLOUR if point.far else PHOTO_COLOUR,
+                weight=2,
+                opacity=0.8,
+                dash_array="6 4" if point.far else None,
+                tooltip=folium.Tooltip(tooltip_text(point.label), sticky=True),
+            ).add_to(m)
+        folium.CircleMarker(
+            location=[house[1], house[0]],
+            radius=8,
+            color="#ffffff",
+            weight=2,
+            fill=True,
+            fill_color=HOUSE_COLOUR,
+            fill_opacity=1,
+            tooltip=folium.Tooltip(tooltip_text(household.head_name)),
+        ).add_to(m)
+    for point, lon, lat in shown:
+        colour = PHOTO_FAR_COLOUR if point.far else PHOTO_COLOUR
+        folium.CircleMarker(
+            location=[lat, lon],
+            radius=6 if point.far else 5,
+            color="#ffffff",
+            weight=1.5,
+            fill=True,
+            fill_color=colour,
+            fill_opacity=1,
+            tooltip=folium.Tooltip(tooltip_text(point.label)),
+        ).add_to(m)
     bounds.fit(m)
-    return render_parts(m)
+    parts = render_parts(m)
+    return HouseholdMapParts(
+        header=parts.header,
+        html=parts.html,
+        script=parts.script,
+        map_id=parts.map_id,
+        legend=_legend(house=house is not None, boundary=has_boundary, points=points),
+    )
 
 
 def region_map(region, children) -> MapParts | None:
@@ -201,4 +392,14 @@ def region_map(region, children) -> MapParts | None:
     return render_parts(m)
 
 
-__all__ = ["MapParts", "OfflineMap", "household_location_map", "region_map", "shifts_to_gcj02"]
+__all__ = [
+    "HouseholdMapParts",
+    "MapParts",
+    "OfflineMap",
+    "PhotoPoint",
+    "distance_text",
+    "household_location_map",
+    "household_photo_points",
+    "region_map",
+    "shifts_to_gcj02",
+]
