@@ -7,6 +7,8 @@ urlpatterns = [
     path("", include("inspections.urls")),
     path("", include("inspections.case_urls")),
     path("", include("inspections.audit_urls")),
+    path("maps/basemap/", include("maps.basemap_urls")),
+    path("", include("maps.urls")),
     path("api/", include("config.api_urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

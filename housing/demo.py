@@ -43,6 +43,7 @@ from housing.models import (
     SafetyGrade,
     StructureType,
 )
+from housing.signals import households_changed
 
 PROVINCE = ("52", "贵州省")
 CITY = ("5203", "遵义市")
@@ -486,6 +487,7 @@ def demo_county_create(
             on_progress=on_progress,
         )
         demo_users_create(password=settings.ANJU_DEMO_PASSWORD)
+        households_changed.send(sender=Household, ids=None)
     return summary
 
 

@@ -5,3 +5,6 @@ from django.utils.translation import gettext_lazy as _
 class MapsConfig(AppConfig):
     name = "maps"
     verbose_name = _("Maps")
+
+    def ready(self):
+        from maps import signals  # noqa: F401  (connects the receivers)

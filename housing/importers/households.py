@@ -35,6 +35,7 @@ from housing.models import (
     Relation,
 )
 from housing.services import derive_from_id_number, point_from
+from housing.signals import households_changed
 
 CRS_CHOICES = ("wgs84", "gcj02", "cgcs2000")
 # The change reason on the history rows this import writes.
@@ -513,6 +514,7 @@ def import_households(
         )
         _write_houses(households, households_table, ids=ids, existing=existing, result=result)
         _write_members(members, members_table, ids=ids, result=result)
+        households_changed.send(sender=Household, ids=list(ids.values()))
     return result
 
 

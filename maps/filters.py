@@ -1,0 +1,115 @@
+"""The maps' filters (key group, grade, case state, funding year), parsed once and applied to
+MapPoint rows the same way by the tiles, the region figures and the dashboard."""
+
+import hashlib
+from dataclasses import dataclass
+
+from django import forms
+from django.db.models import Q, QuerySet
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
+
+from housing.models import KeyGroup
+from inspections.models import CaseState
+from maps.legend import COLOUR_MODES, GRADES
+
+NONE = "none"  # "not appraised" for grades, "no case" for states
+
+GRADE_CHOICES = [(c.key, c.label) for c in GRADES]
+STATE_CHOICES = [(NONE, pgettext_lazy("case state filter", "No case")), *CaseState.choices]
+
+
+@dataclass(frozen=True)
+class MapFilters:
+    key_group: str = ""  # KeyGroup.code; "" = any
+    grades: tuple[str, ...] = ()  # "A".."D", "none"; () = any
+    states: tuple[str, ...] = ()  # CaseState values, "none"; () = any
+    year: int | None = None  # funding year of the latest case
+
+    def apply(self, qs: QuerySet) -> QuerySet:
+        """Filter MapPoint rows."""
+        return qs.filter(self.q())
+
+    def q(self) -> Q:
+        q = Q()
+        if self.key_group:
+            q &= Q(key_group__code=self.key_group)
+        if self.grades:
+            q &= Q(grade__in=["" if g == NONE else g for g in self.grades])
+        if self.states:
+            q &= Q(case_state__in=["" if s == NONE else s for s in self.states])
+        if self.year is not None:
+            q &= Q(funding_year=self.year)
+        return q
+
+    def cell_q(self) -> Q:
+        """The same filters on MapCell rows (key group by id, 0 = none; year 0 = no case)."""
+        q = Q()
+        if self.key_group:
+            q &= Q(key_group_ref__in=KeyGroup.objects.filter(code=self.key_group).values("id"))
+        if self.grades:
+            q &= Q(grade__in=["" if g == NONE else g for g in self.grades])
+        if self.states:
+            q &= Q(case_state__in=["" if s == NONE else s for s in self.states])
+        if self.year is not None:
+            q &= Q(funding_year=self.year)
+        return q
+
+    @property
+    def active(self) -> bool:
+        return bool(self.key_group or self.grades or self.states or self.year is not None)
+
+    def digest(self) -> str:
+        text = "|".join(
+            [
+                self.key_group,
+                ",".join(sorted(self.grades)),
+                ",".join(sorted(self.states)),
+                str(self.year),
+            ]
+        )
+        return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+class MapFilterForm(forms.Form):
+    """GET parameters of the overview page, its tiles and the dashboard."""
+
+    key_group = forms.ModelChoiceField(
+        label=_("Key group"),
+        queryset=KeyGroup.objects.all(),
+        to_field_name="code",
+        required=False,
+        empty_label=_("Any"),
+    )
+    grade = forms.MultipleChoiceField(
+        label=_("Grade"), choices=GRADE_CHOICES, required=False, widget=forms.CheckboxSelectMultiple
+    )
+    state = forms.MultipleChoiceField(label=_("Case state"), choices=STATE_CHOICES, required=False)
+    year = forms.IntegerField(
+        label=_("Funding year"), required=False, min_value=1990, max_value=2100
+    )
+    colour = forms.ChoiceField(
+        label=_("Colour points by"), choices=COLOUR_MODES, required=False, initial="grade"
+    )
+
+    def filters(self) -> MapFilters:
+        """The filters of a valid form."""
+        data = self.cleaned_data
+        group = data.get("key_group")
+        return MapFilters(
+            key_group=group.code if group else "",
+            grades=tuple(sorted(data.get("grade") or ())),
+            states=tuple(sorted(data.get("state") or ())),
+            year=data.get("year"),
+        )
+
+    def colour_mode(self) -> str:
+        return self.cleaned_data.get("colour") or "grade"
+
+    def error_text(self) -> str:
+        """Every error, as 'field: message' lines, for a 400 response."""
+        lines = []
+        for name, errors in self.errors.items():
+            label = self.fields[name].label if name in self.fields else name
+            lines.extend(f"{label}: {e}" for e in errors)
+        return "\n".join(lines)

@@ -1,0 +1,248 @@
+"""The county overview page: child regions shaded by a measure, household tiles on top.
+
+The folium map holds only boundaries (a county's townships or a township's villages,
+simplified), never households: static/maps/overview.js adds the household layer, which
+loads GeoJSON tiles (maps.tiles) for what is on screen. A click on a region drills down to
+its own overview; a click on a house opens its popup card.
+"""
+
+import html
+import json
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+import folium
+from django.urls import reverse
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from housing.selectors import region_breadcrumbs
+from maps import legend
+from maps.builders import BOUNDARY_COLOUR, OfflineMap, _Bounds, geometry_for_display, render_parts
+from maps.filters import MapFilters
+from maps.selectors import MEASURES, RegionFigures, measure_value, region_figures
+
+MEASURE_LABELS = {
+    "dilapidated": gettext_lazy("C/D houses"),
+    "dilapidated_share": gettext_lazy("Share of appraised houses graded C/D"),
+    "cases": gettext_lazy("Renovation cases (open or done)"),
+    "completion": gettext_lazy("Completion (completed / cases)"),
+}
+PERCENT_MEASURES = {"dilapidated_share", "completion"}
+# Five classes per measure, light to dark.
+RAMPS = {
+    "dilapidated": ["#fee5d9", "#fcae91", "#fb6a4a", "#de2d26", "#a50f15"],
+    "dilapidated_share": ["#fee5d9", "#fcae91", "#fb6a4a", "#de2d26", "#a50f15"],
+    "cases": ["#eff3ff", "#bdd7e7", "#6baed6", "#3182bd", "#08519c"],
+    "completion": ["#edf8e9", "#bae4b3", "#74c476", "#31a354", "#006d2c"],
+}
+NO_DATA = "#d9dee3"
+
+
+@dataclass(frozen=True)
+class LegendClass:
+    colour: str
+    label: str
+
+
+def format_value(value, measure: str) -> str:
+    if value is None:
+        return "—"
+    if measure in PERCENT_MEASURES:
+        return number_format(round(value * 100, 1), 1) + "%"
+    return number_format(value, 0, force_grouping=True)
+
+
+def classes(values: list, measure: str) -> tuple[list[float], list[LegendClass]]:
+    """Equal-interval class breaks over the values (0–100 % for shares), and their legend."""
+    ramp = RAMPS[measure]
+    known = [v for v in values if v is not None]
+    if measure in PERCENT_MEASURES:
+        low, high = 0.0, 1.0
+    else:
+        low, high = 0.0, float(max(known, default=0) or 1)
+    step = (high - low) / len(ramp)
+    breaks = [low + step * (i + 1) for i in range(len(ramp))]
+    items = []
+    for i, colour in enumerate(ramp):
+        start = low + step * i
+        items.append(
+            LegendClass(
+                colour,
+                f"{format_value(start, measure)} – {format_value(breaks[i], measure)}",
+            )
+        )
+    return breaks, items
+
+
+def colour_for(value, breaks: list[float], measure: str) -> str:
+    if value is None:
+        return NO_DATA
+    for limit, colour in zip(breaks, RAMPS[measure], strict=True):
+        if value <= limit:
+            return colour
+    return RAMPS[measure][-1]
+
+
+def _tip(figures: RegionFigures, name: str, measure: str) -> str:
+    """The region's hover text: name, the measure, the main counts. Escaped here."""
+    lines = [
+        f"<strong>{html.escape(name)}</strong>",
+        html.escape(
+            f"{MEASURE_LABELS[measure]}: {format_value(measure_value(figures, measure), measure)}"
+        ),
+        html.escape(_("Households: %(n)s") % {"n": format_value(figures.households, "cases")}),
+        html.escape(
+            _("C/D houses: %(n)s") % {"n": format_value(figures.dilapidated, "dilapidated")}
+        ),
+        html.escape(
+            _("Cases: %(n)s, completed %(done)s")
+            % {"n": figures.cases, "done": format_value(figures.completion, "completion")}
+        ),
+    ]
+    return "<br>".join(lines)
+
+
+def _query(filters: MapFilters | None, colour: str, measure: str) -> str:
+    """The page's GET parameters, kept across drill-down links."""
+    params: list[tuple[str, str]] = []
+    if filters is not None:
+        if filters.key_group:
+            params.append(("key_group", filters.key_group))
+        params += [("grade", g) for g in filters.grades]
+        params += [("state", s) for s in filters.states]
+        if filters.year is not None:
+            params.append(("year", str(filters.year)))
+    if colour != "grade":
+        params.append(("colour", colour))
+    if measure != MEASURES[0]:
+        params.append(("measure", measure))
+    return urlencode(params)
+
+
+def _filter_query(filters: MapFilters | None) -> str:
+    if filters is None:
+        return ""
+    return _query(filters, "grade", MEASURES[0])
+
+
+def overview_context(*, request, region, form, filters, colour: str, measure: str) -> dict:
+    user = request.user
+    measure = measure if measure in MEASURES else MEASURES[0]
+    colour = colour if colour in ("grade", "stage") else "grade"
+    total, children = region_figures(user=user, region=region, filters=filters)
+    query = _query(filters, colour, measure)
+    suffix = f"?{query}" if query else ""
+    shaded = [f for f in children if f.region is not None]
+    values = [measure_value(f, measure) for f in shaded] or [measure_value(total, measure)]
+    breaks, legend_classes = classes(values, measure)
+
+    m = OfflineMap(max_zoom=18, prefer_canvas=True)
+    bounds = _Bounds()
+    areas = shaded if shaded else [total]
+    features = []
+    for figures in areas:
+        area = figures.region
+        if area is None or area.boundary is None or area.boundary.empty:
+            continue
+        geometry = geometry_for_display(area.boundary)
+        bounds.add_geojson(geometry)
+        value = measure_value(figures, measure)
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": geometry,
+                "properties": {
+                    "code": area.code,
+                    "fill": colour_for(value, breaks, measure),
+                    "tip": _tip(figures, area.name, measure),
+                    "url": reverse("maps:overview", args=[area.code]) + suffix if shaded else "",
+                },
+            }
+        )
+    if shaded and region.boundary is not None and not region.boundary.empty:
+        outline = geometry_for_display(region.boundary)
+        bounds.add_geojson(outline)
+        folium.GeoJson(
+            {"type": "Feature", "properties": {}, "geometry": outline},
+            name="outline",
+            style_function=lambda _f: {"color": BOUNDARY_COLOUR, "weight": 3, "fill": False},
+            interactive=False,
+        ).add_to(m)
+    if features:
+        folium.GeoJson(
+            {"type": "FeatureCollection", "features": features},
+            name="regions",
+            style_function=lambda f: {
+                "color": "#ffffff" if f["properties"]["url"] else BOUNDARY_COLOUR,
+                "weight": 1.5 if f["properties"]["url"] else 3,
+                "fillColor": f["properties"]["fill"],
+                "fillOpacity": 0.55 if f["properties"]["url"] else 0.25,
+            },
+            highlight_function=lambda _f: {"weight": 3, "color": "#1f2933"},
+            on_each_feature=folium.JsCode(
+                """
+                function (feature, layer) {
+                    layer.bindTooltip(feature.properties.tip, {sticky: true});
+                    if (feature.properties.url) {
+                        layer.on("click", function () {
+                            window.location = feature.properties.url;
+                        });
+                    }
+                }
+                """
+            ),
+        ).add_to(m)
+    if bounds.points:
+        bounds.fit(m)
+    else:
+        m.location = [35.0, 105.0]
+        m.options["zoom"] = 4
+    parts = render_parts(m)
+
+    tile_url = reverse("maps:tile", args=[0, 0, 0]).replace("/0/0/0.", "/{z}/{x}/{y}.")
+    filter_query = _filter_query(filters)
+    config = {
+        "map": parts.map_id,
+        "tiles": tile_url + (f"?{filter_query}" if filter_query else ""),
+        "popup": reverse("maps:popup", args=[0]).replace("/0/", "/{id}/"),
+        "colour": colour,
+        "legends": {
+            "grade": legend.as_json(legend.GRADES),
+            "stage": legend.as_json(legend.STAGES),
+        },
+        "text": {
+            "households": _("households"),
+            "loading": _("Loading households…"),
+            "failed": _("Some households could not be loaded. Move the map to try again."),
+        },
+    }
+    return {
+        "region": region,
+        "breadcrumbs": region_breadcrumbs(user=user, region=region),
+        "form": form,
+        "total": total,
+        "children": children,
+        "map": parts,
+        "config_json": json.dumps(config, ensure_ascii=False),
+        "measure": measure,
+        "measure_label": MEASURE_LABELS[measure],
+        "measures": [(key, MEASURE_LABELS[key]) for key in MEASURES],
+        "legend_classes": legend_classes,
+        "no_data_colour": NO_DATA,
+        "point_legend": legend.legend(colour),
+        "colour": colour,
+        "query_suffix": suffix,
+        "rows": [
+            {
+                "figures": f,
+                "value": format_value(measure_value(f, measure), measure),
+                "colour": colour_for(measure_value(f, measure), breaks, measure),
+                "completion": format_value(f.completion, "completion"),
+            }
+            for f in shaded
+        ],
+        "total_value": format_value(measure_value(total, measure), measure),
+        "total_completion": format_value(total.completion, "completion"),
+    }

@@ -1,0 +1,49 @@
+"""Registry writes that move a household on the map refresh its MapPoint row.
+
+Single saves arrive as post_save/post_delete; bulk writes as housing's households_changed.
+The refresh runs in the writer's transaction, so a rolled-back write leaves the map as it was.
+"""
+
+from django.db.models.signals import post_delete, post_save, pre_delete
+from django.dispatch import receiver
+
+from housing.models import House, Household
+from housing.signals import households_changed
+from inspections.models import RenovationCase
+from maps import points
+
+
+@receiver(post_save, sender=Household, dispatch_uid="maps_household_saved")
+def household_saved(sender, instance, raw=False, **kwargs):
+    if not raw:
+        points.refresh([instance.pk])
+
+
+@receiver(pre_delete, sender=Household, dispatch_uid="maps_household_deleting")
+def household_deleting(sender, instance, **kwargs):
+    points.forget([instance.pk])
+
+
+@receiver(post_save, sender=House, dispatch_uid="maps_house_saved")
+@receiver(post_delete, sender=House, dispatch_uid="maps_house_deleted")
+def house_changed(sender, instance, raw=False, **kwargs):
+    if not raw:
+        points.refresh([instance.household_id])
+
+
+@receiver(post_save, sender=RenovationCase, dispatch_uid="maps_case_saved")
+@receiver(post_delete, sender=RenovationCase, dispatch_uid="maps_case_deleted")
+def case_changed(sender, instance, raw=False, **kwargs):
+    if not raw:
+        household_id = (
+            House.objects.filter(pk=instance.house_id)
+            .values_list("household_id", flat=True)
+            .first()
+        )
+        if household_id is not None:
+            points.refresh([household_id])
+
+
+@receiver(households_changed, dispatch_uid="maps_households_changed")
+def bulk_changed(sender, ids=None, **kwargs):
+    points.refresh(ids)

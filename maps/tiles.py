@@ -1,0 +1,293 @@
+"""Household points as GeoJSON tiles: cells of counts at low zoom, single houses close up.
+
+A tile is the standard XYZ (Web Mercator) tile z/x/y. The HTML never holds households: the
+page asks for the tiles it shows, and each tile is one or two SQL queries, scoped to the
+user's regions and filtered.
+
+- Zoom 0–12: the tile's 8 × 8 cells (32 px each) from MapCell, the pre-counted pyramid:
+  counts by grade and by case stage, mean position. A few thousand rows, whatever the
+  county's size.
+- Zoom 13–14: the same cells counted from MapPoint on the fly (a tile holds at most a few
+  thousand households there; the GiST index finds them).
+- Zoom 15 and up: the households themselves (id, grade, stage), unless there are more than
+  MAX_POINTS, when it falls back to cells.
+A cell with one household comes back as that household, clickable. Cells are aligned to the
+tile grid, so a household is counted in exactly one cell of one tile.
+
+Over a GCJ-02 base map points are drawn shifted (display only, maps.basemaps): each
+position (a house, or a cell's mean) is shifted exactly. Cells are cut on the stored
+coordinates; close up, houses are assigned to tiles by their shifted position, so a house
+is drawn where the base map has it and still in one tile only.
+"""
+
+import math
+from dataclasses import dataclass
+
+from django.contrib.gis.geos import Polygon
+from django.db.models import Count, F, FloatField, Func, Min, Q, QuerySet, Sum
+from django.db.models.functions import Floor
+
+from accounts.scoping import scope
+from housing.coords import wgs84_to_gcj02
+from maps.basemaps import shifts_to_gcj02
+from maps.filters import MapFilters
+from maps.legend import GRADE_KEY, GRADES, STAGE_OF_STATE, STAGES, STATES_OF_STAGE
+from maps.models import MapCell, MapPoint
+from maps.points import ORIGIN, PYRAMID_MAX_ZOOM
+
+MAX_ZOOM = 20
+POINT_ZOOM = 15
+CELLS = 8
+MAX_POINTS = 3000
+# How far beyond the tile exact shifting may move a house back into it (GCJ-02 offsets
+# differ from the tile-centre offset by far less than this inside one close-up tile).
+SHIFT_MARGIN = 50.0  # metres
+
+
+class TileOutOfRange(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Bounds:
+    minx: float
+    miny: float
+    maxx: float
+    maxy: float
+
+    @property
+    def size(self) -> float:
+        return self.maxx - self.minx
+
+
+def tile_bounds(z: int, x: int, y: int) -> Bounds:
+    if not 0 <= z <= MAX_ZOOM:
+        raise TileOutOfRange(f"zoom {z} is outside 0–{MAX_ZOOM}")
+    n = 2**z
+    if not (0 <= x < n and 0 <= y < n):
+        raise TileOutOfRange(f"tile {x}/{y} is outside 0–{n - 1} at zoom {z}")
+    size = 2 * ORIGIN / n
+    minx = -ORIGIN + x * size
+    maxy = ORIGIN - y * size
+    return Bounds(minx, maxy - size, minx + size, maxy)
+
+
+def to_lonlat(mx: float, my: float) -> tuple[float, float]:
+    lon = mx / ORIGIN * 180.0
+    lat = math.degrees(2 * math.atan(math.exp(my / 6378137.0)) - math.pi / 2)
+    return lon, lat
+
+
+def to_mercator(lon: float, lat: float) -> tuple[float, float]:
+    mx = lon * ORIGIN / 180.0
+    my = math.log(math.tan((90.0 + lat) * math.pi / 360.0)) * 6378137.0
+    return mx, my
+
+
+def display_mercator(mx: float, my: float) -> tuple[float, float]:
+    """Where a stored point (EPSG:3857 of WGS84) is drawn: shifted over a GCJ-02 base map."""
+    if not shifts_to_gcj02():
+        return mx, my
+    return to_mercator(*wgs84_to_gcj02(*to_lonlat(mx, my)))
+
+
+def _offset(bounds: Bounds) -> tuple[float, float]:
+    cx, cy = bounds.minx + bounds.size / 2, bounds.miny + bounds.size / 2
+    sx, sy = display_mercator(cx, cy)
+    return sx - cx, sy - cy
+
+
+def _x():
+    return Func(F("point"), function="ST_X", output_field=FloatField())
+
+
+def _y():
+    return Func(F("point"), function="ST_Y", output_field=FloatField())
+
+
+def points_query(*, user, filters: MapFilters) -> QuerySet:
+    """The user's map rows, filtered: what every tile starts from."""
+    return filters.apply(scope(MapPoint.objects.all(), user, "region_code"))
+
+
+def _bbox(bounds: Bounds, dx: float, dy: float, margin: float = 0.0) -> Polygon:
+    box = Polygon.from_bbox(
+        (
+            bounds.minx - dx - margin,
+            bounds.miny - dy - margin,
+            bounds.maxx - dx + margin,
+            bounds.maxy - dy + margin,
+        )
+    )
+    box.srid = 3857
+    return box
+
+
+def _feature(mx: float, my: float, properties: dict) -> dict:
+    lon, lat = to_lonlat(mx, my)
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [round(lon, 6), round(lat, 6)]},
+        "properties": properties,
+    }
+
+
+def _single(household_id: int, grade: str, state: str) -> dict:
+    return {
+        "id": household_id,
+        "n": 1,
+        "g": GRADE_KEY.get(grade, "none"),
+        "s": STAGE_OF_STATE.get(state, "none"),
+    }
+
+
+def _inside(bounds: Bounds, mx: float, my: float) -> bool:
+    return bounds.minx <= mx < bounds.maxx and bounds.miny < my <= bounds.maxy
+
+
+def _points(qs: QuerySet, bounds: Bounds, dx: float, dy: float) -> list[dict] | None:
+    """The tile's households one by one; None when there are more than MAX_POINTS."""
+    shift = shifts_to_gcj02()
+    rows = list(
+        qs.filter(point__bboverlaps=_bbox(bounds, dx, dy, SHIFT_MARGIN if shift else 0.0))
+        .annotate(px=_x(), py=_y())
+        .values_list("household_id", "px", "py", "grade", "case_state")
+        .order_by()[: MAX_POINTS + 1]
+    )
+    if len(rows) > MAX_POINTS:
+        return None
+    features = []
+    for household_id, px, py, grade, state in rows:
+        mx, my = display_mercator(px, py) if shift else (px, py)
+        if _inside(bounds, mx, my):
+            features.append(_feature(mx, my, _single(household_id, grade, state)))
+    return features
+
+
+def _cell_feature(row: dict, grade_keys: list[str], stage_keys: list[str]) -> dict:
+    mx, my = display_mercator(row["tx"] / row["total"], row["ty"] / row["total"])
+    return _feature(
+        mx,
+        my,
+        {
+            "n": row["total"],
+            "g": [row[key] or 0 for key in grade_keys],
+            "s": [row[key] or 0 for key in stage_keys],
+        },
+    )
+
+
+def _pyramid(*, user, filters: MapFilters, z: int, x: int, y: int) -> list[dict]:
+    """Zoom ≤ PYRAMID_MAX_ZOOM: sum the tile's MapCell rows per cell."""
+    sums = {f"g_{c.key}": Sum("n", filter=Q(grade=_stored_grade(c.key))) for c in GRADES}
+    sums.update(
+        {f"s_{c.key}": Sum("n", filter=Q(case_state__in=STATES_OF_STAGE[c.key])) for c in STAGES}
+    )
+    cells = scope(
+        MapCell.objects.filter(
+            level=z,
+            cx__gte=x * CELLS,
+            cx__lt=(x + 1) * CELLS,
+            cy__gte=y * CELLS,
+            cy__lt=(y + 1) * CELLS,
+        ),
+        user,
+        "region_code",
+    ).filter(filters.cell_q())
+    rows = list(
+        cells.values("cx", "cy")
+        .annotate(total=Sum("n"), tx=Sum("sx"), ty=Sum("sy"), **sums)
+        .filter(total__gt=0)
+        .order_by("cy", "cx")
+    )
+    grade_keys = [f"g_{c.key}" for c in GRADES]
+    stage_keys = [f"s_{c.key}" for c in STAGES]
+    features = [_cell_feature(row, grade_keys, stage_keys) for row in rows if row["total"] > 1]
+    singles = [row for row in rows if row["total"] == 1]
+    if singles:
+        # Which household a one-house cell holds: one more query, on the grid index.
+        k = PYRAMID_MAX_ZOOM - z
+        where = Q(pk__in=[])
+        for row in singles:
+            where |= Q(
+                gx__gte=row["cx"] << k,
+                gx__lt=(row["cx"] + 1) << k,
+                gy__gte=row["cy"] << k,
+                gy__lt=(row["cy"] + 1) << k,
+            )
+        houses = (
+            points_query(user=user, filters=filters)
+            .filter(where)
+            .annotate(px=_x(), py=_y())
+            .values_list("household_id", "px", "py", "grade", "case_state")
+            .order_by()
+        )
+        for household_id, px, py, grade, state in houses:
+            mx, my = display_mercator(px, py)
+            features.append(_feature(mx, my, _single(household_id, grade, state)))
+    return features
+
+
+def _cells(qs: QuerySet, bounds: Bounds) -> list[dict]:
+    """Zoom 13–14: count the tile's MapPoint rows per cell on the fly."""
+    cell = bounds.size / CELLS
+    counts = {
+        f"g_{c.key}": Count("household_id", filter=Q(grade=_stored_grade(c.key))) for c in GRADES
+    }
+    counts.update(
+        {
+            f"s_{c.key}": Count("household_id", filter=Q(case_state__in=STATES_OF_STAGE[c.key]))
+            for c in STAGES
+        }
+    )
+    rows = (
+        qs.filter(point__bboverlaps=_bbox(bounds, 0.0, 0.0))
+        .annotate(
+            cx=Floor((_x() - bounds.minx) / cell),
+            cy=Floor((bounds.maxy - _y()) / cell),
+        )
+        .filter(cx__gte=0, cx__lt=CELLS, cy__gte=0, cy__lt=CELLS)
+        .values("cx", "cy")
+        .annotate(
+            total=Count("household_id"),
+            tx=Sum(_x()),
+            ty=Sum(_y()),
+            first=Min("household_id"),
+            one_grade=Min("grade"),
+            one_state=Min("case_state"),
+            **counts,
+        )
+        .order_by("cy", "cx")
+    )
+    grade_keys = [f"g_{c.key}" for c in GRADES]
+    stage_keys = [f"s_{c.key}" for c in STAGES]
+    features = []
+    for row in rows:
+        if row["total"] == 1:
+            mx, my = display_mercator(row["tx"], row["ty"])
+            features.append(
+                _feature(mx, my, _single(row["first"], row["one_grade"], row["one_state"]))
+            )
+        else:
+            features.append(_cell_feature(row, grade_keys, stage_keys))
+    return features
+
+
+def _stored_grade(key: str) -> str:
+    return "" if key == "none" else key
+
+
+def tile(*, user, z: int, x: int, y: int, filters: MapFilters) -> dict:
+    """The GeoJSON FeatureCollection of tile z/x/y for this user and these filters."""
+    bounds = tile_bounds(z, x, y)
+    if z <= PYRAMID_MAX_ZOOM:
+        features = _pyramid(user=user, filters=filters, z=z, x=x, y=y)
+    else:
+        qs = points_query(user=user, filters=filters)
+        features = None
+        if z >= POINT_ZOOM:
+            dx, dy = _offset(bounds) if shifts_to_gcj02() else (0.0, 0.0)
+            features = _points(qs, bounds, dx, dy)
+        if features is None:
+            features = _cells(qs, bounds)
+    return {"type": "FeatureCollection", "features": features}
