@@ -32,6 +32,7 @@ class DashboardFilterForm(MapFilterForm):
     """The map's filters without the map's colouring choice, which means nothing here."""
 
     colour = None
+    region = None  # the page's own region is in its path
 
 
 def percent(value: float | None) -> str:

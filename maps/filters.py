@@ -25,13 +25,14 @@ class MapFilters:
     grades: tuple[str, ...] = ()  # "A".."D", "none"; () = any
     states: tuple[str, ...] = ()  # CaseState values, "none"; () = any
     year: int | None = None  # funding year of the latest case
+    region: str = ""  # only under this region code (the map's current region); "" = all
 
     def apply(self, qs: QuerySet) -> QuerySet:
         """Filter MapPoint rows."""
         return qs.filter(self.q())
 
     def q(self) -> Q:
-        q = Q()
+        q = Q(region_code__startswith=self.region) if self.region else Q()
         if self.key_group:
             q &= Q(key_group__code=self.key_group)
         if self.grades:
@@ -44,7 +45,7 @@ class MapFilters:
 
     def cell_q(self) -> Q:
         """The same filters on MapCell rows (key group by id, 0 = none; year 0 = no case)."""
-        q = Q()
+        q = Q(region_code__startswith=self.region) if self.region else Q()
         if self.key_group:
             q &= Q(key_group_ref__in=KeyGroup.objects.filter(code=self.key_group).values("id"))
         if self.grades:
@@ -57,7 +58,9 @@ class MapFilters:
 
     @property
     def active(self) -> bool:
-        return bool(self.key_group or self.grades or self.states or self.year is not None)
+        return bool(
+            self.key_group or self.grades or self.states or self.year is not None or self.region
+        )
 
     def digest(self) -> str:
         text = "|".join(
@@ -88,6 +91,12 @@ class MapFilterForm(forms.Form):
     year = forms.IntegerField(
         label=_("Funding year"), required=False, min_value=1990, max_value=2100
     )
+    region = forms.RegexField(
+        label=_("Region code"),
+        regex=r"^[0-9]{2,12}$",
+        required=False,
+        error_messages={"invalid": _("A region code has 2 to 12 digits.")},
+    )
     colour = forms.ChoiceField(
         label=_("Colour points by"), choices=COLOUR_MODES, required=False, initial="grade"
     )
@@ -101,6 +110,7 @@ class MapFilterForm(forms.Form):
             grades=tuple(sorted(data.get("grade") or ())),
             states=tuple(sorted(data.get("state") or ())),
             year=data.get("year"),
+            region=data.get("region") or "",
         )
 
     def colour_mode(self) -> str:

@@ -7,7 +7,7 @@ its own overview; a click on a house opens its popup card.
 """
 
 import html
-import json
+import math
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -38,6 +38,7 @@ RAMPS = {
     "completion": ["#edf8e9", "#bae4b3", "#74c476", "#31a354", "#006d2c"],
 }
 NO_DATA = "#d9dee3"
+ZERO = "#f7f7f5"
 
 
 @dataclass(frozen=True)
@@ -55,34 +56,41 @@ def format_value(value, measure: str) -> str:
 
 
 def classes(values: list, measure: str) -> tuple[list[float], list[LegendClass]]:
-    """Equal-interval class breaks over the values (0–100 % for shares), and their legend."""
+    """Class upper bounds and their legend: fifths of 0–100 % for shares; for counts, up to
+    five whole-number ranges from 1 to the largest value, with 0 a class of its own."""
     ramp = RAMPS[measure]
-    known = [v for v in values if v is not None]
     if measure in PERCENT_MEASURES:
-        low, high = 0.0, 1.0
-    else:
-        low, high = 0.0, float(max(known, default=0) or 1)
-    step = (high - low) / len(ramp)
-    breaks = [low + step * (i + 1) for i in range(len(ramp))]
-    items = []
-    for i, colour in enumerate(ramp):
-        start = low + step * i
-        items.append(
+        breaks = [(i + 1) / len(ramp) for i in range(len(ramp))]
+        items = [
             LegendClass(
-                colour,
-                f"{format_value(start, measure)} – {format_value(breaks[i], measure)}",
+                colour, f"{format_value(i / len(ramp), measure)} – {format_value(b, measure)}"
             )
-        )
+            for i, (colour, b) in enumerate(zip(ramp, breaks, strict=True))
+        ]
+        return breaks, items
+    top = max((v for v in values if v is not None), default=0)
+    breaks: list[float] = [0]
+    items = [LegendClass(ZERO, format_value(0, measure))]
+    uppers = sorted({math.ceil(top * (i + 1) / len(ramp)) for i in range(len(ramp))} - {0})
+    lower = 1
+    for i, upper in enumerate(uppers):
+        colour = ramp[round(i * (len(ramp) - 1) / max(len(uppers) - 1, 1))]
+        label = format_value(upper, measure)
+        if upper > lower:
+            label = f"{format_value(lower, measure)} – {label}"
+        breaks.append(upper)
+        items.append(LegendClass(colour, label))
+        lower = upper + 1
     return breaks, items
 
 
-def colour_for(value, breaks: list[float], measure: str) -> str:
+def colour_for(value, items: list[LegendClass], breaks: list[float]) -> str:
     if value is None:
         return NO_DATA
-    for limit, colour in zip(breaks, RAMPS[measure], strict=True):
+    for limit, item in zip(breaks, items, strict=True):
         if value <= limit:
-            return colour
-    return RAMPS[measure][-1]
+            return item.colour
+    return items[-1].colour
 
 
 def _tip(figures: RegionFigures, name: str, measure: str) -> str:
@@ -138,7 +146,7 @@ def overview_context(*, request, region, form, filters, colour: str, measure: st
     values = [measure_value(f, measure) for f in shaded] or [measure_value(total, measure)]
     breaks, legend_classes = classes(values, measure)
 
-    m = OfflineMap(max_zoom=18, prefer_canvas=True)
+    m = OfflineMap(max_zoom=18)
     bounds = _Bounds()
     areas = shaded if shaded else [total]
     features = []
@@ -155,7 +163,7 @@ def overview_context(*, request, region, form, filters, colour: str, measure: st
                 "geometry": geometry,
                 "properties": {
                     "code": area.code,
-                    "fill": colour_for(value, breaks, measure),
+                    "fill": colour_for(value, legend_classes, breaks),
                     "tip": _tip(figures, area.name, measure),
                     "url": reverse("maps:overview", args=[area.code]) + suffix if shaded else "",
                 },
@@ -202,10 +210,12 @@ def overview_context(*, request, region, form, filters, colour: str, measure: st
     parts = render_parts(m)
 
     tile_url = reverse("maps:tile", args=[0, 0, 0]).replace("/0/0/0.", "/{z}/{x}/{y}.")
-    filter_query = _filter_query(filters)
+    filter_query = "&".join(
+        q for q in [_filter_query(filters), urlencode({"region": region.code})] if q
+    )
     config = {
         "map": parts.map_id,
-        "tiles": tile_url + (f"?{filter_query}" if filter_query else ""),
+        "tiles": f"{tile_url}?{filter_query}",
         "popup": reverse("maps:popup", args=[0]).replace("/0/", "/{id}/"),
         "colour": colour,
         "legends": {
@@ -225,7 +235,7 @@ def overview_context(*, request, region, form, filters, colour: str, measure: st
         "total": total,
         "children": children,
         "map": parts,
-        "config_json": json.dumps(config, ensure_ascii=False),
+        "config": config,
         "measure": measure,
         "measure_label": MEASURE_LABELS[measure],
         "measures": [(key, MEASURE_LABELS[key]) for key in MEASURES],
@@ -238,7 +248,7 @@ def overview_context(*, request, region, form, filters, colour: str, measure: st
             {
                 "figures": f,
                 "value": format_value(measure_value(f, measure), measure),
-                "colour": colour_for(measure_value(f, measure), breaks, measure),
+                "colour": colour_for(measure_value(f, measure), legend_classes, breaks),
                 "completion": format_value(f.completion, "completion"),
             }
             for f in shaded
