@@ -1,9 +1,9 @@
-"""Reads for the maps and the dashboard: figures per region from MapPoint in one GROUP BY,
+"""Reads for the maps and the dashboard: figures per region from MapCell in one GROUP BY,
 and the popup card of one household."""
 
 from dataclasses import dataclass, field
 
-from django.db.models import Count, F
+from django.db.models import Count, F, Sum
 from django.db.models.functions import Substr
 
 from accounts.scoping import scope
@@ -13,7 +13,7 @@ from inspections.cases.rules import overdue_cases
 from inspections.models import CaseState, Photo, PhotoStatus, RenovationCase
 from maps.filters import MapFilters
 from maps.legend import GRADE_KEY, GRADES, STAGE_OF_STATE, STAGES
-from maps.models import MapPoint
+from maps.models import MapCell, MapPoint
 
 
 @dataclass
@@ -84,20 +84,24 @@ def region_figures(
 ) -> tuple[RegionFigures, list[RegionFigures]]:
     """The region's own figures and its children's, in the user's scope.
 
-    Two GROUP BYs whatever the number of households: MapPoint by (child code prefix,
-    grade, case state), and overdue cases by child code prefix. A village has no children;
-    its own figures come from the same queries.
+    Two GROUP BYs whatever the number of households: MapCell's per-village counts by
+    (child code prefix, grade, case state), and overdue cases by child code prefix. A
+    village has no children; its own figures come from the same queries.
     """
     filters = filters or MapFilters()
     children = child_regions(user=user, region=region)
     child_len = len(children[0].code) if children else len(region.code)
+    # MapCell's region level: households pre-counted per village, grade, state, key group
+    # and year, so this sums a few thousand rows however many households there are.
+    cells = scope(
+        MapCell.objects.filter(level=MapCell.REGION_LEVEL, region_code__startswith=region.code),
+        user,
+        "region_code",
+    ).filter(filters.cell_q())
     rows = (
-        filters.apply(
-            scope(MapPoint.objects.filter(region_code__startswith=region.code), user, "region_code")
-        )
-        .annotate(child=Substr("region_code", 1, child_len))
+        cells.annotate(child=Substr("region_code", 1, child_len))
         .values("child", "grade", "case_state")
-        .annotate(n=Count("household_id"), located=Count("point"))
+        .annotate(households=Sum("n"), with_location=Sum("located"))
         .order_by()
     )
     by_code = {c.code: _empty(c) for c in children} if children else {region.code: _empty(region)}
@@ -105,12 +109,13 @@ def region_figures(
         figures = by_code.get(row["child"])
         if figures is None:  # a village whose township row is missing: count it in the total
             figures = by_code.setdefault(row["child"], _empty(None))
-        figures.households += row["n"]
-        figures.located += row["located"]
-        figures.grades[GRADE_KEY.get(row["grade"], "none")] += row["n"]
-        figures.stages[STAGE_OF_STATE.get(row["case_state"], "none")] += row["n"]
+        n = row["households"] or 0
+        figures.households += n
+        figures.located += row["with_location"] or 0
+        figures.grades[GRADE_KEY.get(row["grade"], "none")] += n
+        figures.stages[STAGE_OF_STATE.get(row["case_state"], "none")] += n
         if row["case_state"]:
-            figures.states[row["case_state"]] = figures.states.get(row["case_state"], 0) + row["n"]
+            figures.states[row["case_state"]] = figures.states.get(row["case_state"], 0) + n
 
     cases = scope(
         RenovationCase.objects.filter(house__household__village__code__startswith=region.code),
