@@ -13,6 +13,11 @@ def geometry_fields():
                 yield model, field
 
 
+# Derived copies kept in another projection, on purpose: MapPoint holds each household's
+# point in Web Mercator, the projection map tiles are cut in, rebuilt from the WGS84 record.
+DERIVED_PROJECTIONS = {("maps.MapPoint", "point"): 3857}
+
+
 def test_every_geometry_is_stored_in_wgs84_with_a_spatial_index():
     found = list(geometry_fields())
     assert {(m._meta.label, f.name) for m, f in found} >= {
@@ -20,9 +25,10 @@ def test_every_geometry_is_stored_in_wgs84_with_a_spatial_index():
         ("housing.Household", "location"),
     }
     for model, field in found:
+        srid = DERIVED_PROJECTIONS.get((model._meta.label, field.name), 4326)
         assert (model._meta.label, field.srid, field.spatial_index) == (
             model._meta.label,
-            4326,
+            srid,
             True,
         )
 
