@@ -69,6 +69,7 @@ class MapFilters:
                 ",".join(sorted(self.grades)),
                 ",".join(sorted(self.states)),
                 str(self.year),
+                self.region,
             ]
         )
         return hashlib.sha1(text.encode()).hexdigest()[:12]

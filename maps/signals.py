@@ -11,6 +11,7 @@ from housing.models import House, Household
 from housing.signals import households_changed
 from inspections.models import RenovationCase
 from maps import points
+from maps.models import MapPoint
 
 
 @receiver(post_save, sender=Household, dispatch_uid="maps_household_saved")
@@ -22,6 +23,14 @@ def household_saved(sender, instance, raw=False, **kwargs):
 @receiver(pre_delete, sender=Household, dispatch_uid="maps_household_deleting")
 def household_deleting(sender, instance, **kwargs):
     points.forget([instance.pk])
+
+
+@receiver(post_delete, sender=Household, dispatch_uid="maps_household_deleted")
+def household_deleted(sender, instance, **kwargs):
+    """Its houses go first, and each house's post_delete brought back the row (and counts)
+    that pre_delete took out: take them out again now that the household is gone."""
+    points.forget([instance.pk])
+    MapPoint.objects.filter(pk=instance.pk).delete()
 
 
 @receiver(post_save, sender=House, dispatch_uid="maps_house_saved")

@@ -67,9 +67,11 @@ def tile_bounds(z: int, x: int, y: int) -> Bounds:
     if not (0 <= x < n and 0 <= y < n):
         raise TileOutOfRange(f"tile {x}/{y} is outside 0–{n - 1} at zoom {z}")
     size = 2 * ORIGIN / n
-    minx = -ORIGIN + x * size
-    maxy = ORIGIN - y * size
-    return Bounds(minx, maxy - size, minx + size, maxy)
+    # Each edge from its own index: a tile's east edge is, to the last bit, its neighbour's
+    # west edge.
+    return Bounds(
+        -ORIGIN + x * size, ORIGIN - (y + 1) * size, -ORIGIN + (x + 1) * size, ORIGIN - y * size
+    )
 
 
 def to_lonlat(mx: float, my: float) -> tuple[float, float]:
@@ -149,7 +151,8 @@ def _points(qs: QuerySet, bounds: Bounds, dx: float, dy: float) -> list[dict] | 
     """The tile's households one by one; None when there are more than MAX_POINTS."""
     shift = shifts_to_gcj02()
     rows = list(
-        qs.filter(point__bboverlaps=_bbox(bounds, dx, dy, SHIFT_MARGIN if shift else 0.0))
+        qs.filter(point__isnull=False)  # SpatiaLite's MbrOverlaps(NULL, box) is -1: true
+        .filter(point__bboverlaps=_bbox(bounds, dx, dy, SHIFT_MARGIN if shift else 0.0))
         .annotate(px=_x(), py=_y())
         .values_list("household_id", "px", "py", "grade", "case_state")
         .order_by()[: MAX_POINTS + 1]
@@ -228,9 +231,11 @@ def _pyramid(*, user, filters: MapFilters, z: int, x: int, y: int) -> list[dict]
     return features
 
 
-def _cells(qs: QuerySet, bounds: Bounds) -> list[dict]:
-    """Zoom 13–14: count the tile's MapPoint rows per cell on the fly."""
-    cell = bounds.size / CELLS
+def _cells(qs: QuerySet, z: int, x: int, y: int) -> list[dict]:
+    """Zoom 13–14: count the tile's MapPoint rows per cell on the fly. A point's cell is its
+    cell on the world grid of this zoom (a function of the point alone), so it is in one tile."""
+    bounds = tile_bounds(z, x, y)
+    cell = 2 * ORIGIN / (2**z * CELLS)
     counts = {
         f"g_{c.key}": Count("household_id", filter=Q(grade=_stored_grade(c.key))) for c in GRADES
     }
@@ -241,10 +246,10 @@ def _cells(qs: QuerySet, bounds: Bounds) -> list[dict]:
         }
     )
     rows = (
-        qs.filter(point__bboverlaps=_bbox(bounds, 0.0, 0.0))
+        qs.filter(point__bboverlaps=_bbox(bounds, 0.0, 0.0, 1.0))
         .annotate(
-            cx=Floor((_x() - bounds.minx) / cell),
-            cy=Floor((bounds.maxy - _y()) / cell),
+            cx=Floor((_x() + ORIGIN) / cell) - x * CELLS,
+            cy=Floor((ORIGIN - _y()) / cell) - y * CELLS,
         )
         .filter(cx__gte=0, cx__lt=CELLS, cy__gte=0, cy__lt=CELLS)
         .values("cx", "cy")
@@ -289,5 +294,5 @@ def tile(*, user, z: int, x: int, y: int, filters: MapFilters) -> dict:
             dx, dy = _offset(bounds) if shifts_to_gcj02() else (0.0, 0.0)
             features = _points(qs, bounds, dx, dy)
         if features is None:
-            features = _cells(qs, bounds)
+            features = _cells(qs, z, x, y)
     return {"type": "FeatureCollection", "features": features}

@@ -18,6 +18,18 @@ from inspections.models import (
 )
 from tests.factories import HouseFactory, UserFactory
 
+# Every structural member of an appraisal rated sound: grade A by the default rule.
+SOUND_MEMBERS = {
+    "foundation": "sound",
+    "load_bearing_walls": "sound",
+    "columns_beams": "sound",
+    "roof_structure": "sound",
+    "floors_slabs": "sound",
+    "envelope": "sound",
+}
+# The same, as an appraisal payload: no site hazards either.
+SOUND = {**SOUND_MEMBERS, "site_hazards": []}
+
 
 class InspectionFactory(factory.django.DjangoModelFactory):
     class Meta:

@@ -4,15 +4,7 @@ import pytest
 
 from inspections.grading import DEFAULT, active_rule, derive_grade
 from inspections.models import AppraisalRule
-
-SOUND = {
-    "foundation": "sound",
-    "load_bearing_walls": "sound",
-    "columns_beams": "sound",
-    "roof_structure": "sound",
-    "floors_slabs": "sound",
-    "envelope": "sound",
-}
+from tests.inspections.factories import SOUND_MEMBERS as SOUND
 
 
 def ratings(**changes):

@@ -15,6 +15,7 @@ from inspections.models import RequiredPhotoSlot
 from inspections.services import inspection_submit
 from tests.conftest import ARTIFACTS, browser_login
 from tests.inspections import images
+from tests.inspections.factories import SOUND_MEMBERS as SOUND
 from tests.inspections.factories import upload_photo
 
 pytestmark = pytest.mark.django_db
@@ -23,14 +24,6 @@ HOUSE = (107.905, 27.205)  # the factory household's location (lon, lat)
 SLOTS = {
     "appraisal": [("before", a) for a in ("front", "left", "back")],
     "completion": [("after", a) for a in ("front", "left")],
-}
-SOUND = {
-    "foundation": "sound",
-    "load_bearing_walls": "sound",
-    "columns_beams": "sound",
-    "roof_structure": "sound",
-    "floors_slabs": "sound",
-    "envelope": "sound",
 }
 
 

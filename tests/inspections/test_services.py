@@ -16,17 +16,9 @@ from inspections.errors import IdempotencyConflict, InspectionInvalid, Inspectio
 from inspections.models import Appraisal, AppraisalRule, Inspection
 from inspections.services import inspection_submit
 from tests.factories import HouseholdFactory
+from tests.inspections.factories import SOUND
 
 CST = datetime.timezone(datetime.timedelta(hours=8))
-SOUND = {
-    "foundation": "sound",
-    "load_bearing_walls": "sound",
-    "columns_beams": "sound",
-    "roof_structure": "sound",
-    "floors_slabs": "sound",
-    "envelope": "sound",
-    "site_hazards": [],
-}
 
 
 @pytest.fixture
