@@ -13,6 +13,7 @@ so a browser's cached tile goes stale the moment the data under it changes.
 """
 
 from django.contrib.gis.db import models
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from housing.models import Household, KeyGroup
@@ -113,6 +114,9 @@ class MapCell(models.Model):
                 name="maps_cell_key",
             )
         ]
+        # A delta can empty a cell; the refresh deletes emptied cells through this index
+        # instead of scanning the whole pyramid.
+        indexes = [models.Index(fields=["level"], condition=Q(n=0), name="maps_cell_empty")]
 
     def __str__(self):
         return f"{self.level}/{self.cx}/{self.cy} {self.region_code}: {self.n}"

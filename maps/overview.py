@@ -232,6 +232,9 @@ def overview_context(*, request, region, form, filters, colour: str, measure: st
         "region": region,
         "breadcrumbs": region_breadcrumbs(user=user, region=region),
         "form": form,
+        "filtered": bool(filters is not None and filters.active)
+        or colour != "grade"
+        or measure != MEASURES[0],
         "total": total,
         "children": children,
         "map": parts,

@@ -4,10 +4,10 @@ A tile is the standard XYZ (Web Mercator) tile z/x/y. The HTML never holds house
 page asks for the tiles it shows, and each tile is one or two SQL queries, scoped to the
 user's regions and filtered.
 
-- Zoom 0–12: the tile's 8 × 8 cells (32 px each) from MapCell, the pre-counted pyramid:
+- Zoom 0–13: the tile's 4 × 4 cells (64 px each) from MapCell, the pre-counted pyramid:
   counts by grade and by case stage, mean position. A few thousand rows, whatever the
   county's size.
-- Zoom 13–14: the same cells counted from MapPoint on the fly (a tile holds at most a few
+- Zoom 14: the same cells counted from MapPoint on the fly (a tile holds at most a few
   thousand households there; the GiST index finds them).
 - Zoom 15 and up: the households themselves (id, grade, stage), unless there are more than
   MAX_POINTS, when it falls back to cells.
@@ -37,7 +37,9 @@ from maps.points import ORIGIN, PYRAMID_MAX_ZOOM
 
 MAX_ZOOM = 20
 POINT_ZOOM = 15
-CELLS = 8
+CELLS = 4  # cells across a tile: 64-pixel cells, room for a bubble each
+# Zooms 1..PYRAMID_TOP_ZOOM read MapCell level z - 1, whose 32-pixel cells are 64 pixels at z.
+PYRAMID_TOP_ZOOM = PYRAMID_MAX_ZOOM + 1
 MAX_POINTS = 3000
 # How far beyond the tile exact shifting may move a house back into it (GCJ-02 offsets
 # differ from the tile-centre offset by far less than this inside one close-up tile).
@@ -181,18 +183,24 @@ def _cell_feature(row: dict, grade_keys: list[str], stage_keys: list[str]) -> di
 
 
 def _pyramid(*, user, filters: MapFilters, z: int, x: int, y: int) -> list[dict]:
-    """Zoom ≤ PYRAMID_MAX_ZOOM: sum the tile's MapCell rows per cell."""
+    """Zoom ≤ PYRAMID_TOP_ZOOM: sum the tile's MapCell rows per cell.
+
+    MapCell level L cuts a zoom-L tile into 8 × 8 cells; zoom z reads level z - 1, which
+    cuts its tile into 4 × 4 (zoom 0 reads level 0 in 8 × 8: there is no level -1 grid).
+    """
+    level = max(z - 1, 0)
+    per_tile = 2 ** (level + 3 - z)
     sums = {f"g_{c.key}": Sum("n", filter=Q(grade=_stored_grade(c.key))) for c in GRADES}
     sums.update(
         {f"s_{c.key}": Sum("n", filter=Q(case_state__in=STATES_OF_STAGE[c.key])) for c in STAGES}
     )
     cells = scope(
         MapCell.objects.filter(
-            level=z,
-            cx__gte=x * CELLS,
-            cx__lt=(x + 1) * CELLS,
-            cy__gte=y * CELLS,
-            cy__lt=(y + 1) * CELLS,
+            level=level,
+            cx__gte=x * per_tile,
+            cx__lt=(x + 1) * per_tile,
+            cy__gte=y * per_tile,
+            cy__lt=(y + 1) * per_tile,
         ),
         user,
         "region_code",
@@ -209,7 +217,7 @@ def _pyramid(*, user, filters: MapFilters, z: int, x: int, y: int) -> list[dict]
     singles = [row for row in rows if row["total"] == 1]
     if singles:
         # Which household a one-house cell holds: one more query, on the grid index.
-        k = PYRAMID_MAX_ZOOM - z
+        k = PYRAMID_MAX_ZOOM - level
         where = Q(pk__in=[])
         for row in singles:
             where |= Q(
@@ -232,7 +240,7 @@ def _pyramid(*, user, filters: MapFilters, z: int, x: int, y: int) -> list[dict]
 
 
 def _cells(qs: QuerySet, z: int, x: int, y: int) -> list[dict]:
-    """Zoom 13–14: count the tile's MapPoint rows per cell on the fly. A point's cell is its
+    """Zoom 14: count the tile's MapPoint rows per cell on the fly. A point's cell is its
     cell on the world grid of this zoom (a function of the point alone), so it is in one tile."""
     bounds = tile_bounds(z, x, y)
     cell = 2 * ORIGIN / (2**z * CELLS)
@@ -285,7 +293,7 @@ def _stored_grade(key: str) -> str:
 def tile(*, user, z: int, x: int, y: int, filters: MapFilters) -> dict:
     """The GeoJSON FeatureCollection of tile z/x/y for this user and these filters."""
     bounds = tile_bounds(z, x, y)
-    if z <= PYRAMID_MAX_ZOOM:
+    if z <= PYRAMID_TOP_ZOOM:
         features = _pyramid(user=user, filters=filters, z=z, x=x, y=y)
     else:
         qs = points_query(user=user, filters=filters)

@@ -67,7 +67,7 @@
       stops.push(list[i].colour + " " + from.toFixed(1) + "deg " + to.toFixed(1) + "deg");
       lines.push(escapeHtml(list[i].label) + ": " + counts[i]);
     }
-    var size = Math.round(24 + Math.min(28, Math.log(p.n) * 5));
+    var size = Math.round(22 + Math.min(20, Math.log(p.n) * 4));
     var html =
       '<div class="map-bubble" style="width:' + size + "px;height:" + size + "px;background:conic-gradient(" +
       stops.join(",") + ')"><span>' + p.n + "</span></div>";

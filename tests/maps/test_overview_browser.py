@@ -3,7 +3,6 @@ host blocked: regions shaded, houses drawn from tiles, drill-down to a village, 
 house opening its popup and the household file. A screenshot is kept in test-artifacts/."""
 
 import pytest
-
 from django.contrib.gis.geos import Point
 
 from housing.models import SafetyGrade
@@ -91,7 +90,18 @@ def test_overview_renders_regions_and_houses_offline_and_drills_down(
         "([lat, lon]) => window.anjuOverview.map.setView([lat, lon], 17)",
         [target.location.y, target.location.x],
     )
-    wait_for_houses(page)
+    # Wait until the house itself is drawn (the zoom animates; tiles load after it).
+    page.wait_for_function(
+        """(id) => {
+            let found = false;
+            window.anjuOverview.map.eachLayer(layer => {
+                if (layer.householdId === id) found = true;
+            });
+            return found;
+        }""",
+        arg=target.pk,
+        timeout=15000,
+    )
     page.evaluate(
         """(id) => {
             const map = window.anjuOverview.map;
