@@ -923,3 +923,25 @@ def test_a_township_official_cannot_open_another_townships_overview(regions, mak
     client.force_login(make_user(Role.TOWNSHIP_OFFICIAL, [regions["township1"]]))
     assert client.get(reverse("maps:overview", args=[T2])).status_code == 404
     assert client.get(reverse("maps:overview", args=[T1])).status_code == 200
+
+
+def test_popup_shows_the_latest_photo_thumbnail_and_the_case(regions, make_user, client):
+    """A real JPEG through the photo pipeline: the card links its thumbnail, which loads."""
+    from inspections.models import PhotoAngle, PhotoStage
+    from tests.inspections.factories import InspectionFactory, upload_photo
+    from tests.inspections.images import jpeg
+
+    house = HouseFactory(household=HouseholdFactory(village=regions["village1"]))
+    inspection = InspectionFactory(house=house)
+    upload_photo(inspection, jpeg(seed=3), stage=PhotoStage.BEFORE, angle=PhotoAngle.FRONT)
+    newest, _created = upload_photo(
+        inspection, jpeg(seed=4), stage=PhotoStage.BEFORE, angle=PhotoAngle.LEFT
+    )
+    client.force_login(make_user(Role.COUNTY_OFFICIAL, [regions["county"]]))
+
+    response = client.get(reverse("maps:popup", args=[house.household_id]))
+    assert response.status_code == 200
+    thumb = reverse("inspections:photo_file", args=[newest.key, "thumb"])
+    assert f'src="{thumb}"' in response.content.decode()
+    image = client.get(thumb)
+    assert (image.status_code, image["Content-Type"]) == (200, "image/jpeg")
