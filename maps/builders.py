@@ -115,7 +115,9 @@ def geometry_for_display(geometry) -> dict:
     return data
 
 
-class _Bounds:
+class FitBounds:
+    """The points a map shows, in the display datum; fit() zooms the map to them."""
+
     def __init__(self):
         self.points: list[tuple[float, float]] = []  # (lon, lat), display datum
 
@@ -311,7 +313,7 @@ def household_location_map(household, photo_points=()) -> HouseholdMapParts | No
     if location is None and not points:
         return None
     m = OfflineMap()
-    bounds = _Bounds()
+    bounds = FitBounds()
     village = household.village
     has_boundary = village.boundary is not None and not village.boundary.empty
     if has_boundary:
@@ -379,7 +381,7 @@ def region_map(region, children) -> MapParts | None:
     if own is None and not shaped:
         return None
     m = OfflineMap()
-    bounds = _Bounds()
+    bounds = FitBounds()
     if own is not None:
         geometry = geometry_for_display(own)
         bounds.add_geojson(geometry)

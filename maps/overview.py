@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy
 
 from housing.selectors import region_breadcrumbs
 from maps import legend
-from maps.builders import BOUNDARY_COLOUR, OfflineMap, _Bounds, geometry_for_display, render_parts
+from maps.builders import BOUNDARY_COLOUR, FitBounds, OfflineMap, geometry_for_display, render_parts
 from maps.filters import MapFilters
 from maps.selectors import MEASURES, RegionFigures, measure_value, region_figures
 
@@ -147,7 +147,7 @@ def overview_context(*, request, region, form, filters, colour: str, measure: st
     breaks, legend_classes = classes(values, measure)
 
     m = OfflineMap(max_zoom=18)
-    bounds = _Bounds()
+    bounds = FitBounds()
     areas = shaded if shaded else [total]
     features = []
     for figures in areas:
