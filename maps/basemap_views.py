@@ -5,6 +5,7 @@ maps.basemaps (disk cache first), answer with the bytes or a short plain-text er
 is added in maps.basemaps and appears in no response, header or log line.
 """
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.utils.cache import get_conditional_response, patch_cache_control
@@ -23,9 +24,13 @@ TILE_MAX_AGE = 24 * 60 * 60
 def tianditu_tile(request, layer: str, z: int, x: int, y: int):
     """One tile of a Tianditu layer (vec, cva, img, cia) at zoom 1-18.
 
-    A layer we do not proxy or a tile outside the zoom's grid: 404. No TIANDITU_KEY: 503.
+    Tianditu not the configured base map (MAP_BASEMAP), a layer we do not proxy or a tile
+    outside the zoom's grid: 404. No TIANDITU_KEY: 503.
     Tianditu failing or slower than MAP_TILE_TIMEOUT, with no cached copy: 502.
     """
+    if settings.MAP_BASEMAP.strip().lower() != basemaps.TIANDITU:
+        # Only the configured base map spends the key's quota.
+        raise Http404("Tianditu is not the configured base map.")
     if not basemaps.is_tianditu_tile(layer, z, x, y):
         raise Http404(f"No Tianditu tile {layer}/{z}/{x}/{y}.")
     if not basemaps.tianditu_key():

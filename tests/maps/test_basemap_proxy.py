@@ -438,3 +438,11 @@ def test_leaflet_loads_tianditu_tiles_through_the_proxy(
     assert page.external_requests == []
     assert tianditu.requests
     assert all(query["tk"] == KEY for _, query in tianditu.requests)
+
+
+def test_the_proxy_serves_only_when_tianditu_is_the_base_map(tianditu, settings, user_client):
+    """A key set for later must not let signed-in users spend its quota meanwhile."""
+    for basemap in ("", "https://tile.example.org/{z}/{x}/{y}.png"):
+        settings.MAP_BASEMAP = basemap
+        assert user_client.get(tile_url()).status_code == 404
+    assert tianditu.requests == []
