@@ -13,13 +13,13 @@ is escaped: region names come from imported spreadsheets.
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.utils.formats import number_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from maps.legend import Category
+from maps.numbers import percent
 
 LABEL_HEIGHT = 18  # px: the row's label line
 BAR_HEIGHT = 16  # px
@@ -42,8 +42,7 @@ class Bar:
 
 def share_text(part: int, whole: int) -> str:
     """A share with one decimal, in the reader's number format: "37.5%"."""
-    # Rounded here: number_format cuts a float's digits off (66.67 would show as 66.6).
-    return _("%(share)s%%") % {"share": number_format(round(part * 100 / whole, 1), 1)}
+    return percent(part / whole)
 
 
 def _segments(bar: Bar, categories: Sequence[Category], top: int) -> SafeString:

@@ -10,10 +10,9 @@ import csv
 from dataclasses import dataclass
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse, HttpResponseBadRequest, QueryDict
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
-from django.utils.formats import number_format
-from django.utils.http import content_disposition_header
+from django.utils.http import content_disposition_header, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
@@ -23,6 +22,7 @@ from inspections.models import CaseState
 from maps import charts
 from maps.filters import MapFilterForm
 from maps.legend import GRADES, STAGE_OF_STATE, STAGES
+from maps.numbers import count, percent
 from maps.selectors import RegionFigures, region_figures
 
 FORMATS = ("html", "csv")
@@ -32,17 +32,6 @@ class DashboardFilterForm(MapFilterForm):
     """The map's filters without the map's colouring choice, which means nothing here."""
 
     colour = None
-    region = None  # the page's own region is in its path
-
-
-def percent(value: float | None) -> str:
-    """A share as the page shows it: "37.5%", or "—" where undefined (nothing to divide by)."""
-    # Rounded here: number_format cuts a float's digits off (66.67 would show as 66.6).
-    return "—" if value is None else number_format(round(value * 100, 1), 1) + "%"
-
-
-def count(value: int) -> str:
-    return number_format(value, 0, force_grouping=True)
 
 
 @dataclass(frozen=True)
@@ -66,17 +55,6 @@ class Row:
         f = self.figures
         numbers = [f.households, *self.grades, *self.stages]
         return [*map(count, numbers), percent(f.completion), count(f.overdue)]
-
-
-def _filter_query(request, form) -> str:
-    """The filter part of the query string ("" when none), kept by every link to another
-    dashboard or to the map so that drilling down keeps what the user chose."""
-    query = QueryDict(mutable=True)
-    for name in form.fields:
-        values = [v for v in request.GET.getlist(name) if v]
-        if values:
-            query.setlist(name, values)
-    return query.urlencode()
 
 
 def _summary(total: RegionFigures) -> list[dict]:
@@ -234,7 +212,8 @@ def dashboard_view(request, code: str):
     total, children = region_figures(user=request.user, region=region, filters=form.filters())
     if output == "csv":
         return _csv(region, total, children)
-    query = _filter_query(request, form)
+    # Kept by every link to another dashboard or to the map: drilling down keeps the filters.
+    query = urlencode(form.filters().query_items())
     context = {
         "region": region,
         "form": form,

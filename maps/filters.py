@@ -32,9 +32,20 @@ class MapFilters:
         return qs.filter(self.q())
 
     def q(self) -> Q:
+        """The filters on MapPoint rows."""
+        return self._q(Q(key_group__code=self.key_group))
+
+    def cell_q(self) -> Q:
+        """The same filters on MapCell rows (key group by id, 0 = none; year 0 = no case)."""
+        ids = KeyGroup.objects.filter(code=self.key_group).values("id")
+        return self._q(Q(key_group_ref__in=ids))
+
+    def _q(self, key_group: Q) -> Q:
+        """Both tables name grade, state, year and village code alike; only the key group
+        differs (a foreign key on MapPoint, a plain id on MapCell)."""
         q = Q(region_code__startswith=self.region) if self.region else Q()
         if self.key_group:
-            q &= Q(key_group__code=self.key_group)
+            q &= key_group
         if self.grades:
             q &= Q(grade__in=["" if g == NONE else g for g in self.grades])
         if self.states:
@@ -43,18 +54,18 @@ class MapFilters:
             q &= Q(funding_year=self.year)
         return q
 
-    def cell_q(self) -> Q:
-        """The same filters on MapCell rows (key group by id, 0 = none; year 0 = no case)."""
-        q = Q(region_code__startswith=self.region) if self.region else Q()
+    def query_items(self) -> list[tuple[str, str]]:
+        """The filters as GET parameters (MapFilterForm's names), for links that keep them."""
+        items: list[tuple[str, str]] = []
         if self.key_group:
-            q &= Q(key_group_ref__in=KeyGroup.objects.filter(code=self.key_group).values("id"))
-        if self.grades:
-            q &= Q(grade__in=["" if g == NONE else g for g in self.grades])
-        if self.states:
-            q &= Q(case_state__in=["" if s == NONE else s for s in self.states])
+            items.append(("key_group", self.key_group))
+        items += [("grade", g) for g in self.grades]
+        items += [("state", s) for s in self.states]
         if self.year is not None:
-            q &= Q(funding_year=self.year)
-        return q
+            items.append(("year", str(self.year)))
+        if self.region:
+            items.append(("region", self.region))
+        return items
 
     @property
     def active(self) -> bool:
@@ -76,7 +87,8 @@ class MapFilters:
 
 
 class MapFilterForm(forms.Form):
-    """GET parameters of the overview page, its tiles and the dashboard."""
+    """GET parameters of the overview page and the dashboard (the page's region is in its
+    path); the tiles take one more, TileFilterForm's region."""
 
     key_group = forms.ModelChoiceField(
         label=_("Key group"),
@@ -91,12 +103,6 @@ class MapFilterForm(forms.Form):
     state = forms.MultipleChoiceField(label=_("Case state"), choices=STATE_CHOICES, required=False)
     year = forms.IntegerField(
         label=_("Funding year"), required=False, min_value=1990, max_value=2100
-    )
-    region = forms.RegexField(
-        label=_("Region code"),
-        regex=r"^[0-9]{2,12}$",
-        required=False,
-        error_messages={"invalid": _("A region code has 2 to 12 digits.")},
     )
     colour = forms.ChoiceField(
         label=_("Colour points by"), choices=COLOUR_MODES, required=False, initial="grade"
@@ -124,3 +130,14 @@ class MapFilterForm(forms.Form):
             label = self.fields[name].label if name in self.fields else name
             lines.extend(f"{label}: {e}" for e in errors)
         return "\n".join(lines)
+
+
+class TileFilterForm(MapFilterForm):
+    """A tile's parameters: the page's filters, and the region whose houses it shows."""
+
+    region = forms.RegexField(
+        label=_("Region code"),
+        regex=r"^[0-9]{2,12}$",
+        required=False,
+        error_messages={"invalid": _("A region code has 2 to 12 digits.")},
+    )

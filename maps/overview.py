@@ -6,6 +6,7 @@ loads GeoJSON tiles (maps.tiles) for what is on screen. A click on a region dril
 its own overview; a click on a house opens its popup card.
 """
 
+import dataclasses
 import html
 import math
 from dataclasses import dataclass
@@ -13,7 +14,6 @@ from urllib.parse import urlencode
 
 import folium
 from django.urls import reverse
-from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -21,6 +21,7 @@ from housing.selectors import region_breadcrumbs
 from maps import legend
 from maps.builders import BOUNDARY_COLOUR, FitBounds, OfflineMap, geometry_for_display, render_parts
 from maps.filters import MapFilters
+from maps.numbers import count, percent
 from maps.selectors import MEASURES, RegionFigures, measure_value, region_figures
 
 MEASURE_LABELS = {
@@ -48,11 +49,7 @@ class LegendClass:
 
 
 def format_value(value, measure: str) -> str:
-    if value is None:
-        return "—"
-    if measure in PERCENT_MEASURES:
-        return number_format(round(value * 100, 1), 1) + "%"
-    return number_format(value, 0, force_grouping=True)
+    return percent(value) if measure in PERCENT_MEASURES else count(value)
 
 
 def classes(values: list, measure: str) -> tuple[list[float], list[LegendClass]]:
@@ -112,16 +109,9 @@ def _tip(figures: RegionFigures, name: str, measure: str) -> str:
     return "<br>".join(lines)
 
 
-def _query(filters: MapFilters | None, colour: str, measure: str) -> str:
+def _query(filters: MapFilters, colour: str, measure: str) -> str:
     """The page's GET parameters, kept across drill-down links."""
-    params: list[tuple[str, str]] = []
-    if filters is not None:
-        if filters.key_group:
-            params.append(("key_group", filters.key_group))
-        params += [("grade", g) for g in filters.grades]
-        params += [("state", s) for s in filters.states]
-        if filters.year is not None:
-            params.append(("year", str(filters.year)))
+    params = filters.query_items()
     if colour != "grade":
         params.append(("colour", colour))
     if measure != MEASURES[0]:
@@ -129,14 +119,9 @@ def _query(filters: MapFilters | None, colour: str, measure: str) -> str:
     return urlencode(params)
 
 
-def _filter_query(filters: MapFilters | None) -> str:
-    if filters is None:
-        return ""
-    return _query(filters, "grade", MEASURES[0])
-
-
 def overview_context(*, request, region, form, filters, colour: str, measure: str) -> dict:
     user = request.user
+    filters = filters or MapFilters()
     measure = measure if measure in MEASURES else MEASURES[0]
     colour = colour if colour in ("grade", "stage") else "grade"
     total, children = region_figures(user=user, region=region, filters=filters)
@@ -210,9 +195,8 @@ def overview_context(*, request, region, form, filters, colour: str, measure: st
     parts = render_parts(m)
 
     tile_url = reverse("maps:tile", args=[0, 0, 0]).replace("/0/0/0.", "/{z}/{x}/{y}.")
-    filter_query = "&".join(
-        q for q in [_filter_query(filters), urlencode({"region": region.code})] if q
-    )
+    # The tiles show this region's houses only: drilling down narrows the points too.
+    filter_query = urlencode(dataclasses.replace(filters, region=region.code).query_items())
     config = {
         "map": parts.map_id,
         "tiles": f"{tile_url}?{filter_query}",
@@ -232,9 +216,7 @@ def overview_context(*, request, region, form, filters, colour: str, measure: st
         "region": region,
         "breadcrumbs": region_breadcrumbs(user=user, region=region),
         "form": form,
-        "filtered": bool(filters is not None and filters.active)
-        or colour != "grade"
-        or measure != MEASURES[0],
+        "filtered": filters.active or colour != "grade" or measure != MEASURES[0],
         "total": total,
         "children": children,
         "map": parts,

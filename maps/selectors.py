@@ -84,15 +84,51 @@ def region_figures(
 ) -> tuple[RegionFigures, list[RegionFigures]]:
     """The region's own figures and its children's, in the user's scope.
 
-    Two GROUP BYs whatever the number of households: MapCell's per-village counts by
-    (child code prefix, grade, case state), and overdue cases by child code prefix. A
-    village has no children; its own figures come from the same queries.
+    Two GROUP BYs whatever the number of households: MapCell's per-village counts
+    (_counted), and overdue cases by child code prefix. A village has no children; its own
+    figures come from the same queries.
     """
     filters = filters or MapFilters()
     children = child_regions(user=user, region=region)
     child_len = len(children[0].code) if children else len(region.code)
-    # MapCell's region level: households pre-counted per village, grade, state, key group
-    # and year, so this sums a few thousand rows however many households there are.
+    by_code = _counted(
+        user=user, region=region, children=children, child_len=child_len, filters=filters
+    )
+
+    cases = scope(
+        RenovationCase.objects.filter(house__household__village__code__startswith=region.code),
+        user,
+        "house__household__village__code",
+    )
+    if filters.active:
+        cases = cases.filter(
+            house__household_id__in=filters.apply(MapPoint.objects.all()).values("pk")
+        )
+    overdue = (
+        overdue_cases(cases, today=today)
+        .annotate(child=Substr("house__household__village__code", 1, child_len))
+        .values("child")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for row in overdue:
+        figures = by_code.get(row["child"]) or by_code.setdefault(row["child"], _empty(None))
+        figures.overdue += row["n"]
+
+    total = _empty(region)
+    for figures in by_code.values():
+        total.add(figures)
+    listed = [by_code[c.code] for c in children] if children else []
+    return total, listed
+
+
+def _counted(
+    *, user, region: Region, children: list[Region], child_len: int, filters: MapFilters
+) -> dict[str, RegionFigures]:
+    """Households of each child region (or of the region itself, without children) by
+    grade and case state: one GROUP BY on MapCell's region level, where households are
+    pre-counted per village, grade, state, key group and year, so it sums a few thousand
+    rows however many households there are."""
     cells = scope(
         MapCell.objects.filter(level=MapCell.REGION_LEVEL, region_code__startswith=region.code),
         user,
@@ -116,32 +152,7 @@ def region_figures(
         figures.stages[STAGE_OF_STATE.get(row["case_state"], "none")] += n
         if row["case_state"]:
             figures.states[row["case_state"]] = figures.states.get(row["case_state"], 0) + n
-
-    cases = scope(
-        RenovationCase.objects.filter(house__household__village__code__startswith=region.code),
-        user,
-        "house__household__village__code",
-    )
-    households = MapPoint.objects.all()
-    households = filters.apply(households).values("household_id") if filters.active else None
-    if households is not None:
-        cases = cases.filter(house__household_id__in=households)
-    overdue = (
-        overdue_cases(cases, today=today)
-        .annotate(child=Substr("house__household__village__code", 1, child_len))
-        .values("child")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    for row in overdue:
-        figures = by_code.get(row["child"]) or by_code.setdefault(row["child"], _empty(None))
-        figures.overdue += row["n"]
-
-    total = _empty(region)
-    for figures in by_code.values():
-        total.add(figures)
-    listed = [by_code[c.code] for c in children] if children else []
-    return total, listed
+    return by_code
 
 
 MEASURES = ["dilapidated", "dilapidated_share", "cases", "completion"]

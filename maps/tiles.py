@@ -169,15 +169,34 @@ def _points(qs: QuerySet, bounds: Bounds, dx: float, dy: float) -> list[dict] | 
     return features
 
 
-def _cell_feature(row: dict, grade_keys: list[str], stage_keys: list[str]) -> dict:
+GRADE_KEYS = [f"g_{c.key}" for c in GRADES]  # a cell row's per-grade counts, legend order
+STAGE_KEYS = [f"s_{c.key}" for c in STAGES]  # and per-stage counts
+
+
+def _by_category(count) -> dict:
+    """The per-grade and per-stage counts of a cell, as aggregates: `count(q)` counts the
+    rows matching q (Sum of n over MapCell, Count over MapPoint)."""
+    aggregates = {
+        key: count(Q(grade=_stored_grade(c.key))) for key, c in zip(GRADE_KEYS, GRADES, strict=True)
+    }
+    aggregates.update(
+        {
+            key: count(Q(case_state__in=STATES_OF_STAGE[c.key]))
+            for key, c in zip(STAGE_KEYS, STAGES, strict=True)
+        }
+    )
+    return aggregates
+
+
+def _cell_feature(row: dict) -> dict:
     mx, my = display_mercator(row["tx"] / row["total"], row["ty"] / row["total"])
     return _feature(
         mx,
         my,
         {
             "n": row["total"],
-            "g": [row[key] or 0 for key in grade_keys],
-            "s": [row[key] or 0 for key in stage_keys],
+            "g": [row[key] or 0 for key in GRADE_KEYS],
+            "s": [row[key] or 0 for key in STAGE_KEYS],
         },
     )
 
@@ -190,10 +209,6 @@ def _pyramid(*, user, filters: MapFilters, z: int, x: int, y: int) -> list[dict]
     """
     level = max(z - 1, 0)
     per_tile = 2 ** (level + 3 - z)
-    sums = {f"g_{c.key}": Sum("n", filter=Q(grade=_stored_grade(c.key))) for c in GRADES}
-    sums.update(
-        {f"s_{c.key}": Sum("n", filter=Q(case_state__in=STATES_OF_STAGE[c.key])) for c in STAGES}
-    )
     cells = scope(
         MapCell.objects.filter(
             level=level,
@@ -207,13 +222,16 @@ def _pyramid(*, user, filters: MapFilters, z: int, x: int, y: int) -> list[dict]
     ).filter(filters.cell_q())
     rows = list(
         cells.values("cx", "cy")
-        .annotate(total=Sum("n"), tx=Sum("sx"), ty=Sum("sy"), **sums)
+        .annotate(
+            total=Sum("n"),
+            tx=Sum("sx"),
+            ty=Sum("sy"),
+            **_by_category(lambda q: Sum("n", filter=q)),
+        )
         .filter(total__gt=0)
         .order_by("cy", "cx")
     )
-    grade_keys = [f"g_{c.key}" for c in GRADES]
-    stage_keys = [f"s_{c.key}" for c in STAGES]
-    features = [_cell_feature(row, grade_keys, stage_keys) for row in rows if row["total"] > 1]
+    features = [_cell_feature(row) for row in rows if row["total"] > 1]
     singles = [row for row in rows if row["total"] == 1]
     if singles:
         # Which household a one-house cell holds: one more query, on the grid index.
@@ -244,15 +262,6 @@ def _cells(qs: QuerySet, z: int, x: int, y: int) -> list[dict]:
     cell on the world grid of this zoom (a function of the point alone), so it is in one tile."""
     bounds = tile_bounds(z, x, y)
     cell = 2 * ORIGIN / (2**z * CELLS)
-    counts = {
-        f"g_{c.key}": Count("household_id", filter=Q(grade=_stored_grade(c.key))) for c in GRADES
-    }
-    counts.update(
-        {
-            f"s_{c.key}": Count("household_id", filter=Q(case_state__in=STATES_OF_STAGE[c.key]))
-            for c in STAGES
-        }
-    )
     rows = (
         qs.filter(point__bboverlaps=_bbox(bounds, 0.0, 0.0, 1.0))
         .annotate(
@@ -268,12 +277,10 @@ def _cells(qs: QuerySet, z: int, x: int, y: int) -> list[dict]:
             first=Min("household_id"),
             one_grade=Min("grade"),
             one_state=Min("case_state"),
-            **counts,
+            **_by_category(lambda q: Count("household_id", filter=q)),
         )
         .order_by("cy", "cx")
     )
-    grade_keys = [f"g_{c.key}" for c in GRADES]
-    stage_keys = [f"s_{c.key}" for c in STAGES]
     features = []
     for row in rows:
         if row["total"] == 1:
@@ -282,7 +289,7 @@ def _cells(qs: QuerySet, z: int, x: int, y: int) -> list[dict]:
                 _feature(mx, my, _single(row["first"], row["one_grade"], row["one_state"]))
             )
         else:
-            features.append(_cell_feature(row, grade_keys, stage_keys))
+            features.append(_cell_feature(row))
     return features
 
 

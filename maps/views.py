@@ -9,7 +9,11 @@ import json
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
-from django.utils.cache import patch_cache_control, patch_vary_headers
+from django.utils.cache import (
+    get_conditional_response,
+    patch_cache_control,
+    patch_vary_headers,
+)
 from django.utils.http import quote_etag
 from django.views.decorators.http import require_GET
 
@@ -17,7 +21,7 @@ from accounts.scoping import user_region_codes
 from housing.selectors import household_get, region_get, region_roots
 from maps import overview, points
 from maps.basemaps import shifts_to_gcj02
-from maps.filters import MapFilterForm
+from maps.filters import MapFilterForm, TileFilterForm
 from maps.selectors import household_popup
 from maps.tiles import TileOutOfRange, tile
 
@@ -36,11 +40,6 @@ def data_etag(request, *parts) -> str:
     return quote_etag(f"v{points.version()}-{digest}")
 
 
-def _not_modified(request, etag: str) -> bool:
-    tags = [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]
-    return etag in tags or f"W/{etag}" in tags
-
-
 def _private(response, etag: str):
     response["ETag"] = etag
     patch_cache_control(response, private=True, max_age=TILE_MAX_AGE)
@@ -52,13 +51,14 @@ def _private(response, etag: str):
 @login_required
 def tile_view(request, z: int, x: int, y: int):
     """GET /maps/tiles/<z>/<x>/<y>.geojson?key_group=&grade=&state=&year= — see maps.tiles."""
-    form = MapFilterForm(request.GET)
+    form = TileFilterForm(request.GET)
     if not form.is_valid():
         return HttpResponseBadRequest(form.error_text(), content_type="text/plain; charset=utf-8")
     filters = form.filters()
     etag = data_etag(request, "tile", z, x, y, filters.digest())
-    if _not_modified(request, etag):
-        return _private(HttpResponse(status=304), etag)
+    not_modified = get_conditional_response(request, etag=etag)
+    if not_modified is not None:
+        return _private(not_modified, etag)
     try:
         data = tile(user=request.user, z=z, x=x, y=y, filters=filters)
     except TileOutOfRange as exc:

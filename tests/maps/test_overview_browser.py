@@ -35,6 +35,18 @@ def mapped(regions):
     return made
 
 
+def houses_drawn(page) -> int:
+    """How many households the loaded tiles hold (a cell counts its houses)."""
+    return page.evaluate(
+        """() => {
+            let n = 0;
+            Object.values(window.anjuOverview.tiles).forEach(
+                t => t.features.forEach(f => { n += f.properties.n; }));
+            return n;
+        }"""
+    )
+
+
 def wait_for_houses(page):
     page.wait_for_function("document.body.dataset.housesLoaded === 'true'", timeout=15000)
 
@@ -55,14 +67,7 @@ def test_overview_renders_regions_and_houses_offline_and_drills_down(
     rows = page.locator("table.counts tbody tr")
     assert rows.count() == 2
     # Houses come from tiles: a canvas for single houses or bubbles for cells.
-    drawn = page.evaluate(
-        """() => {
-            const tiles = window.anjuOverview.tiles;
-            let n = 0;
-            Object.values(tiles).forEach(t => t.features.forEach(f => { n += f.properties.n; }));
-            return n;
-        }"""
-    )
+    drawn = houses_drawn(page)
     assert drawn == len(mapped)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "maps-overview-county.png"), full_page=True)
@@ -74,14 +79,7 @@ def test_overview_renders_regions_and_houses_offline_and_drills_down(
     page.locator("table.counts tbody a", has_text=regions["village1"].name).click()
     page.wait_for_url("**/maps/520399100200/")
     wait_for_houses(page)
-    drawn = page.evaluate(
-        """() => {
-            let n = 0;
-            Object.values(window.anjuOverview.tiles).forEach(
-                t => t.features.forEach(f => { n += f.properties.n; }));
-            return n;
-        }"""
-    )
+    drawn = houses_drawn(page)
     assert drawn == 5
 
     # Zoom in until the houses are single points, then click one: popup, then the file.
@@ -128,14 +126,7 @@ def test_colour_switch_and_filters_redraw_without_outside_requests(
     browser_login(page, live_server, county_official)
     page.goto(f"{live_server.url}/maps/520399/?grade=C&grade=D")
     wait_for_houses(page)
-    drawn = page.evaluate(
-        """() => {
-            let n = 0;
-            Object.values(window.anjuOverview.tiles).forEach(
-                t => t.features.forEach(f => { n += f.properties.n; }));
-            return n;
-        }"""
-    )
+    drawn = houses_drawn(page)
     assert drawn == 3
     page.select_option("select[name=colour]", "stage")
     legend = page.locator("#point-legend").inner_text()

@@ -30,7 +30,7 @@ from housing.coords import wgs84_to_gcj02
 from housing.models import House
 from inspections.models import CaseState
 from maps import points
-from maps.filters import MapFilterForm, MapFilters
+from maps.filters import MapFilters, TileFilterForm
 from maps.legend import GRADES, STAGE_OF_STATE, STAGES
 from maps.selectors import region_figures
 from maps.tiles import tile
@@ -548,7 +548,7 @@ def test_filters_give_exactly_the_matching_households(homes, make_user, client):
         want = [h for h in homes if matches(h, params)]
         assert want, f"the data should have households for {params}"
         query = urlencode(params, doseq=True)
-        form = MapFilterForm(QueryDict(query))
+        form = TileFilterForm(QueryDict(query))
         assert form.is_valid(), form.errors
         for z in (8, 11, 13, 16):
             features = []
