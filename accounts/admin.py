@@ -114,3 +114,16 @@ class UserAdmin(AdministratorsOnlyMixin, DjangoUserAdmin):
             {"classes": ("wide",), "fields": ("role", "regions", "is_staff", "is_superuser")},
         ),
     )
+
+
+class ReadOnlyAdminMixin:
+    """Evidence is read here, never written or erased (the services write it)."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

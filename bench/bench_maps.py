@@ -56,7 +56,7 @@ if str(ROOT) not in sys.path:
 from bench.throwaway_db import ThrowawayDatabase  # noqa: E402
 
 BENCH = "bench_maps"
-COUNTY = "520399"  # the demo county (housing.demo.COUNTY)
+COUNTY = "520399"  # the demo county (demo.registry.COUNTY)
 COUNTY_USER = "county"
 SMALL = 2000
 MARKER = "anju bench_maps: seed_demo --households {n} finished"

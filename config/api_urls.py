@@ -22,7 +22,7 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("photo-slots/", PhotoSlotsView.as_view(), name="photo-slots"),
-    path("", include("inspections.case_api_urls")),
-    path("", include("inspections.audit_api_urls")),
+    path("", include("renovation.api_urls")),
+    path("", include("audit.api_urls")),
     *router.urls,
 ]

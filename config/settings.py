@@ -46,7 +46,10 @@ INSTALLED_APPS = [
     "accounts",
     "housing",
     "inspections",
+    "renovation",
+    "audit",
     "maps",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -162,7 +165,11 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # Lists filter through their selectors (region scoping first), not a generic backend.
+    "DEFAULT_FILTER_BACKENDS": [],
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.Pagination",
+    # Domain errors (refused steps, conflicts, rejected photos) become answers in one place.
+    "EXCEPTION_HANDLER": "api.exceptions.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Anju API",

@@ -14,17 +14,15 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import mixins, viewsets
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.pagination import PageNumberPagination
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
-from rest_framework_gis.pagination import GeoJsonPagination
 
 from accounts.permissions import can_reveal_id_numbers, can_see_full_id_numbers
+from api.pagination import FeaturePagination, Pagination
+from api.schema import BAD_QUERY, NOT_FOUND
 from housing.filters import BBoxFilter, HouseholdQuery, MemberQuery, RegionFormatQuery, RegionQuery
 from housing.models import FamilyMember, Household, Region
 from housing.selectors import (
@@ -51,40 +49,7 @@ from housing.serializers import (
 from housing.services import id_numbers_reveal
 
 
-class Pagination(PageNumberPagination):
-    page_size = 100
-    page_size_query_param = "page_size"
-    max_page_size = 1000
-
-
-class FeaturePagination(GeoJsonPagination):
-    """A page of GeoJSON: a FeatureCollection with count, next and previous."""
-
-    page_size = 100
-    page_size_query_param = "page_size"
-    max_page_size = 1000
-
-    def get_paginated_response_schema(self, schema):
-        # drf-spectacular hands a GeoFeatureModelSerializer list over as a reference to a
-        # whole FeatureCollection component; the stock schema would nest that collection
-        # under "features". A page is that collection plus count, next and previous.
-        links = PageNumberPagination.get_paginated_response_schema(self, schema)
-        del links["properties"]["results"]
-        links["required"] = ["count"]
-        if "$ref" in schema:
-            return {"allOf": [schema, links]}
-        links["properties"]["type"] = {"type": "string", "enum": ["FeatureCollection"]}
-        links["properties"]["features"] = schema
-        links["required"] = ["type", "count", "features"]
-        return links
-
-
 class RegistryAPIMixin:
-    # Token first: DRF answers an unauthenticated request with the first authenticator's
-    # challenge, so anonymous clients get 401 + "WWW-Authenticate: Token", not a bare 403.
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
-    permission_classes = [IsAuthenticated]
-
     def get_serializer_context(self):
         context = super().get_serializer_context()
         context["full_id_numbers"] = can_see_full_id_numbers(self.request.user)
@@ -98,10 +63,6 @@ def _validated(query_class, request):
 
 
 HOUSEHOLD_ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)
-NOT_FOUND = OpenApiResponse(description=_("Absent, or outside your regions."))
-BAD_QUERY = OpenApiResponse(
-    description=_("A query parameter is invalid; the body names it and says why.")
-)
 
 
 @extend_schema_view(
@@ -228,8 +189,6 @@ class HouseholdViewSet(RegistryAPIMixin, viewsets.ReadOnlyModelViewSet):
 class FamilyMemberViewSet(RegistryAPIMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     queryset = FamilyMember.objects.none()  # for the router and the schema
     serializer_class = FamilyMemberSerializer
-    pagination_class = Pagination
-    filter_backends = []
 
     def get_queryset(self):
         query = _validated(MemberQuery, self.request)
@@ -277,7 +236,6 @@ class RegionViewSet(RegistryAPIMixin, viewsets.ReadOnlyModelViewSet):
     queryset = Region.objects.none()  # for the router and the schema
     lookup_field = "code"
     lookup_value_regex = r"\d{2,12}"
-    filter_backends = []
 
     def query(self) -> dict:
         """The validated query parameters, parsed once per request (parent costs a query)."""

@@ -194,6 +194,18 @@ class Household(models.Model):
         verbose_name_plural = _("households")
         ordering = ["archive_no"]
 
+    @property
+    def current_house(self) -> "House | None":
+        """The house the household lives in now (a constraint allows one), or None.
+
+        The one definition of "current house": it reads the houses a selector prefetched
+        (`current_houses`, or all `houses`) and queries only when nothing was.
+        """
+        houses = getattr(self, "current_houses", None)
+        if houses is None:
+            houses = [h for h in self.houses.all() if h.is_current]
+        return houses[0] if houses else None
+
     def __str__(self):
         return f"{self.head_name} ({self.archive_no})"
 

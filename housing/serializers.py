@@ -77,17 +77,6 @@ class FamilyMemberSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-def current_house(household: Household) -> House | None:
-    """The current house from what the selectors prefetched, without another query.
-
-    household_list prefetches it as `current_houses`; household_get prefetches all houses.
-    """
-    houses = getattr(household, "current_houses", None)
-    if houses is None:
-        houses = [h for h in household.houses.all() if h.is_current]
-    return houses[0] if houses else None
-
-
 class HouseholdSerializer(GeoFeatureModelSerializer):
     """A household as a GeoJSON Feature; geometry is its location, WGS84 [lon, lat]."""
 
@@ -127,7 +116,7 @@ class HouseholdSerializer(GeoFeatureModelSerializer):
 
     @extend_schema_field(CurrentHouseSerializer(allow_null=True))
     def get_current_house(self, household):
-        house = current_house(household)
+        house = household.current_house
         return None if house is None else CurrentHouseSerializer(house, context=self.context).data
 
     @extend_schema_field(OpenApiTypes.URI)

@@ -19,10 +19,10 @@ from housing.selectors import (
     region_roots,
 )
 from housing.services import id_numbers_reveal
-from inspections.cases.selectors import household_cases
 from inspections.models import PhotoStage
 from inspections.selectors import household_evidence
 from maps.builders import household_location_map, household_photo_points, region_map
+from renovation.selectors import household_cases
 
 PAGE_SIZE = 50
 GRADE_COLUMNS = ["A", "B", "C", "D", ""]  # "" = not yet appraised
@@ -59,7 +59,7 @@ def _grid_stages(evidence) -> list[dict]:
 
 def _household_detail_context(request, household, **extra) -> dict:
     houses = list(household.houses.all())  # current first (the selector orders them)
-    current = next((h for h in houses if h.is_current), None)
+    current = household.current_house
     evidence = household_evidence(user=request.user, household=household)
     grid_stages = _grid_stages(evidence)
     photo_points = household_photo_points(

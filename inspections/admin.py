@@ -5,10 +5,7 @@ phone sent; they are written only through the services (which derive grades, kee
 house's grade in step and check the photos), so here they are read-only. The appraisal
 rule and the required photo slots are configuration: administrators edit them here.
 Photos are previewed through inspections.views.photo_file, never from MEDIA_ROOT.
-Renovation cases and payments move only through their services (inspections/cases/), so they
-are read-only here too; area rules and subsidy standards are configuration. Every record
-has a History page (django-simple-history): who changed what, and when. Case events are the
-hash-chained trail itself: read-only, never deleted (manage.py verify_audit checks them).
+Every record has a History page (django-simple-history): who changed what, and when.
 """
 
 from django import forms
@@ -18,35 +15,17 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
-from accounts.admin import AdministratorsOnlyMixin
+from accounts.admin import AdministratorsOnlyMixin, ReadOnlyAdminMixin
 from inspections.models import (
     MEMBERS,
     Appraisal,
     AppraisalRule,
-    AreaRule,
-    CaseEvent,
     Inspection,
-    Payment,
     Photo,
     PhotoFlag,
-    RenovationCase,
     RequiredPhotoSlot,
-    SubsidyStandard,
 )
 from inspections.templatetags.evidence import flag_items, photo_url
-
-
-class ReadOnlyAdminMixin:
-    """Evidence is read here, never written or erased (the services write it)."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def _point_text(point, accuracy=None) -> str:
@@ -409,68 +388,3 @@ class RequiredPhotoSlotAdmin(AdministratorsOnlyMixin, SimpleHistoryAdmin):
     list_editable = ("kind", "stage", "angle")
     list_filter = ("kind", "stage", "angle")
     ordering = ("kind", "stage", "angle")
-
-
-@admin.register(AreaRule)
-class AreaRuleAdmin(AdministratorsOnlyMixin, SimpleHistoryAdmin):
-    list_display = (
-        "effective_year",
-        "min_per_person",
-        "small_household_max_people",
-        "small_household_min_area",
-        "small_household_max_area",
-        "max_per_person",
-    )
-
-
-@admin.register(SubsidyStandard)
-class SubsidyStandardAdmin(AdministratorsOnlyMixin, SimpleHistoryAdmin):
-    list_display = ("year", "method", "key_group", "amount")
-    list_select_related = ("key_group",)
-    list_filter = ("year", "method", "key_group")
-
-
-# --- renovation cases -----------------------------------------------------------------------
-
-
-class PaymentInline(ReadOnlyAdminMixin, admin.TabularInline):
-    model = Payment
-    extra = 0
-    can_delete = False
-    fields = ("paid_on", "amount", "reference", "recorded_by", "created_at")
-    readonly_fields = fields
-
-
-@admin.register(RenovationCase)
-class RenovationCaseAdmin(AdministratorsOnlyMixin, ReadOnlyAdminMixin, SimpleHistoryAdmin):
-    list_display = (
-        "id",
-        "house",
-        "state",
-        "method",
-        "funding_year",
-        "batch",
-        "subsidy_amount",
-        "paid_total",
-    )
-    list_select_related = ("house__household",)
-    list_filter = ("state", "funding_year", "method", "build_mode")
-    search_fields = ("^house__household__archive_no", "house__household__head_name", "batch")
-    inlines = (PaymentInline,)
-
-
-@admin.register(Payment)
-class PaymentAdmin(AdministratorsOnlyMixin, ReadOnlyAdminMixin, SimpleHistoryAdmin):
-    list_display = ("case", "paid_on", "amount", "reference", "recorded_by")
-    list_select_related = ("case__house__household", "recorded_by")
-    search_fields = ("=reference", "^case__house__household__archive_no")
-    date_hierarchy = "paid_on"
-
-
-@admin.register(CaseEvent)
-class CaseEventAdmin(AdministratorsOnlyMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("id", "case", "kind", "from_state", "to_state", "actor", "at")
-    list_select_related = ("case__house__household", "actor")
-    list_filter = ("kind", "to_state")
-    search_fields = ("^case__house__household__archive_no", "=request_key")
-    date_hierarchy = "at"

@@ -9,18 +9,15 @@ other content 409. Out of the user's regions is 404; a role that may not write i
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from housing.api import BAD_QUERY, NOT_FOUND, Pagination
-from inspections.errors import IdempotencyConflict, InspectionInvalid, InspectionRefused
+from api.schema import BAD_QUERY, INVALID, NOT_FOUND, ErrorDetailSerializer
 from inspections.models import Inspection, Photo, PhotoAngle, PhotoStage
 from inspections.permissions import can_upload_photo
-from inspections.photos import PhotoRejected, photo_upload
+from inspections.photos import photo_upload
 from inspections.selectors import (
     inspection_get_by_client_uuid,
     inspection_list,
@@ -29,7 +26,6 @@ from inspections.selectors import (
     required_slots,
 )
 from inspections.serializers import (
-    ErrorDetailSerializer,
     HouseholdQuery,
     InspectionInputSerializer,
     InspectionSerializer,
@@ -44,18 +40,7 @@ CONFLICT = OpenApiResponse(
     ErrorDetailSerializer,
     description=_("This client UUID was already used for different content."),
 )
-INVALID = OpenApiResponse(description=_("The body names each invalid field and says why."))
 REFUSED = OpenApiResponse(ErrorDetailSerializer, description=_("Your role may not do this."))
-
-
-class InspectionsAPIMixin:
-    # Token first, as in the registry API: anonymous clients get 401 with a challenge.
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
-    permission_classes = [IsAuthenticated]
-
-
-def _conflict(exc: IdempotencyConflict) -> Response:
-    return Response({"detail": str(exc.message)}, status=status.HTTP_409_CONFLICT)
 
 
 def _query(request) -> dict:
@@ -94,11 +79,9 @@ def _query(request) -> dict:
         },
     ),
 )
-class InspectionViewSet(InspectionsAPIMixin, viewsets.GenericViewSet):
+class InspectionViewSet(viewsets.GenericViewSet):
     queryset = Inspection.objects.none()  # for the router and the schema; rows from selectors
     serializer_class = InspectionSerializer
-    pagination_class = Pagination
-    filter_backends = []
     lookup_field = "client_uuid"
     lookup_value_regex = UUID_REGEX
 
@@ -126,25 +109,18 @@ class InspectionViewSet(InspectionsAPIMixin, viewsets.GenericViewSet):
         record = data.validated_data
         location = record["location"]
         appraisal = record["appraisal"]
-        try:
-            inspection, created = inspection_submit(
-                user=request.user,
-                client_uuid=record["client_uuid"],
-                household=record["household"],
-                kind=record["kind"],
-                started_at=record["started_at"],
-                ended_at=record["ended_at"],
-                location=None if location is None else (location["lon"], location["lat"]),
-                accuracy=None if location is None else location.get("accuracy"),
-                notes=record["notes"],
-                appraisal=None if appraisal is None else dict(appraisal),
-            )
-        except InspectionInvalid as exc:
-            raise ValidationError(exc.errors) from exc
-        except InspectionRefused as exc:
-            raise PermissionDenied(exc.message) from exc
-        except IdempotencyConflict as exc:
-            return _conflict(exc)
+        inspection, created = inspection_submit(
+            user=request.user,
+            client_uuid=record["client_uuid"],
+            household=record["household"],
+            kind=record["kind"],
+            started_at=record["started_at"],
+            ended_at=record["ended_at"],
+            location=None if location is None else (location["lon"], location["lat"]),
+            accuracy=None if location is None else location.get("accuracy"),
+            notes=record["notes"],
+            appraisal=None if appraisal is None else dict(appraisal),
+        )
         inspection = inspection_get_by_client_uuid(
             user=request.user, client_uuid=inspection.client_uuid
         )
@@ -194,21 +170,14 @@ class InspectionViewSet(InspectionsAPIMixin, viewsets.GenericViewSet):
         data = PhotoInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         upload = data.validated_data
-        try:
-            photo, created = photo_upload(
-                user=request.user,
-                inspection=inspection,
-                client_uuid=upload["client_uuid"],
-                stage=upload["stage"],
-                angle=upload["angle"],
-                file=upload["file"],
-            )
-        except PhotoRejected as exc:
-            return Response({"file": [str(exc.message)]}, status=exc.status)
-        except InspectionRefused as exc:
-            raise PermissionDenied(exc.message) from exc
-        except IdempotencyConflict as exc:
-            return _conflict(exc)
+        photo, created = photo_upload(
+            user=request.user,
+            inspection=inspection,
+            client_uuid=upload["client_uuid"],
+            stage=upload["stage"],
+            angle=upload["angle"],
+            file=upload["file"],
+        )
         photo = photo_list(user=request.user, inspection=inspection).get(pk=photo.pk)
         return Response(
             PhotoSerializer(photo, context={"request": request}).data,
@@ -224,11 +193,9 @@ class InspectionViewSet(InspectionsAPIMixin, viewsets.GenericViewSet):
         responses={200: PhotoSerializer(many=True), 400: BAD_QUERY},
     ),
 )
-class PhotoViewSet(InspectionsAPIMixin, viewsets.GenericViewSet):
+class PhotoViewSet(viewsets.GenericViewSet):
     queryset = Photo.objects.none()  # for the router and the schema
     serializer_class = PhotoSerializer
-    pagination_class = Pagination
-    filter_backends = []
 
     def list(self, request):
         query = _query(request)
@@ -237,7 +204,7 @@ class PhotoViewSet(InspectionsAPIMixin, viewsets.GenericViewSet):
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
-class PhotoSlotsView(InspectionsAPIMixin, APIView):
+class PhotoSlotsView(APIView):
     @extend_schema(
         summary=_("Required photo slots"),
         description=_(

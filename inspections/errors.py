@@ -1,9 +1,10 @@
-"""Domain errors raised by inspection, photo and renovation-case services.
+"""Domain errors raised by the inspection and photo services (and the base of the case
+services' errors, renovation.errors).
 
-Views map them to HTTP answers: ``IdempotencyConflict`` → 409,
-``InspectionRefused`` → 403; for cases ``CaseRefused`` → 400, ``CaseForbidden`` → 403,
-``CaseStateConflict`` → 409 (each case error carries its ``status``). Each carries a
-translated ``message`` that a person can act on.
+Each carries a translated ``message`` that a person can act on, the HTTP ``status`` it
+means and the ``response_body`` an API answers with (api.exceptions answers for every
+view): ``IdempotencyConflict`` → 409, ``InspectionRefused`` → 403, ``InspectionInvalid``
+→ 400 naming each bad field.
 """
 
 from django.utils.translation import gettext_lazy as _
@@ -12,16 +13,21 @@ from django.utils.translation import gettext_lazy as _
 class InspectionError(Exception):
     """Base class: a translated ``message`` saying what is wrong."""
 
+    status = 400
     default_message = _("The request could not be carried out.")
 
     def __init__(self, message=None):
         self.message = message if message is not None else self.default_message
         super().__init__(str(self.message))
 
+    def response_body(self) -> dict:
+        return {"detail": str(self.message)}
+
 
 class IdempotencyConflict(InspectionError):
     """The client UUID was already used for a record with different content."""
 
+    status = 409
     default_message = _(
         "This client UUID was already used for a different record; "
         "generate a new UUID for new content."
@@ -31,6 +37,7 @@ class IdempotencyConflict(InspectionError):
 class InspectionRefused(InspectionError):
     """The user may not make this inspection (role or state)."""
 
+    status = 403
     default_message = _("You are not allowed to record this inspection.")
 
 
@@ -47,31 +54,8 @@ class InspectionInvalid(InspectionError):
         self.errors = errors
         super().__init__(message)
 
-
-class CaseError(InspectionError):
-    """Base class of a refused renovation-case step; nothing was changed."""
-
-    status = 400
-    default_message = _("The case could not be changed.")
-
-
-class CaseRefused(CaseError):
-    """The step is not possible yet or the input is wrong (evidence missing, notice period
-    not over, area over the rule, payment above the subsidy...): 400."""
-
-    status = 400
-
-
-class CaseForbidden(CaseError):
-    """The user's role may not take this step: 403."""
-
-    status = 403
-    default_message = _("Your role may not take this step.")
-
-
-class CaseStateConflict(CaseError):
-    """The case is not (or no longer) in a state this step starts from, e.g. another official
-    approved it a moment ago: 409."""
-
-    status = 409
-    default_message = _("The case has changed; reload it and try again.")
+    def response_body(self) -> dict:
+        return {
+            field: messages if isinstance(messages, dict) else [str(m) for m in messages]
+            for field, messages in self.errors.items()
+        }

@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from housing.history import CHANGED, history_snapshot
 from inspections import evidence, imaging
-from inspections.errors import IdempotencyConflict, InspectionRefused
+from inspections.errors import IdempotencyConflict, InspectionError, InspectionRefused
 from inspections.models import Photo, PhotoStatus
 from inspections.permissions import can_upload_photo
 
@@ -31,20 +31,22 @@ PROCESSING_FAILED = "processing_failed"
 _READ_CHUNK = 1024 * 1024
 
 
-class PhotoRejected(Exception):
+class PhotoRejected(InspectionError):
     """The uploaded file is refused. Nothing has been stored.
 
     ``code``: too_large, unsupported_format, corrupt, decompression_bomb, empty.
-    ``status``: the HTTP status a view answers with.
+    ``status``: the HTTP status a view answers with; the API names the "file" field.
     """
 
     STATUS = {"too_large": 413, "unsupported_format": 415}
 
     def __init__(self, code: str, message):
         self.code = code
-        self.message = message
+        super().__init__(message)
         self.status = self.STATUS.get(code, 400)
-        super().__init__(str(message))
+
+    def response_body(self) -> dict:
+        return {"file": [str(self.message)]}
 
 
 def _too_large(size: int | None = None) -> PhotoRejected:

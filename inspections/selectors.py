@@ -185,11 +185,8 @@ class HouseholdEvidence:
 
 
 def _current_house_id(household: Household) -> int | None:
-    # household_get prefetches the houses; use them when they are there.
-    for house in household.houses.all():
-        if house.is_current:
-            return house.pk
-    return None
+    house = household.current_house
+    return house.pk if house is not None else None
 
 
 def household_evidence(*, user, household: Household) -> HouseholdEvidence:

@@ -415,7 +415,3 @@ class PhotoSlotsSerializer(serializers.Serializer):
     appraisal = PhotoSlotSerializer(many=True)
     progress = PhotoSlotSerializer(many=True)
     completion = PhotoSlotSerializer(many=True)
-
-
-class ErrorDetailSerializer(serializers.Serializer):
-    detail = serializers.CharField()

@@ -203,7 +203,7 @@ def inspection_submit(
     else:
         # A caller holding a household still may not write outside the user's regions.
         household = household_get(user=user, pk=household.pk)
-    house = next((h for h in household.houses.all() if h.is_current), None)
+    house = household.current_house
     # The role is checked before the house, so a reader is refused whatever the house.
     if not can_create_inspection(user, house or House(household=household)):
         raise InspectionRefused(_("Your role may not record inspections."))

@@ -18,12 +18,12 @@ from django.views.decorators.http import require_GET
 
 from housing.models import Region
 from housing.selectors import region_breadcrumbs, region_get
-from inspections.models import CaseState
 from maps import charts
 from maps.filters import MapFilterForm
 from maps.legend import GRADES, STAGE_OF_STATE, STAGES
 from maps.numbers import count, percent
 from maps.selectors import RegionFigures, region_figures
+from renovation.models import CaseState
 
 FORMATS = ("html", "csv")
 

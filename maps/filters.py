@@ -10,8 +10,8 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from housing.models import KeyGroup
-from inspections.models import CaseState
 from maps.legend import COLOUR_MODES, GRADES
+from renovation.models import CaseState
 
 NONE = "none"  # "not appraised" for grades, "no case" for states
 

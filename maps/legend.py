@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from housing.models import SafetyGrade
-from inspections.models import CaseState
+from renovation.models import CaseState
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from housing.models import House, Household, Region
-from inspections.models import RenovationCase
 from maps.models import MapCell, MapPoint, MapVersion
+from renovation.models import RenovationCase
 
 CHUNK = 500  # ids per statement: SQLite allows 999 parameters in older builds
 ORIGIN = 20037508.342789244  # half the Web Mercator world width, metres

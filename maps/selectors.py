@@ -7,13 +7,14 @@ from django.db.models import Count, F, Sum
 from django.db.models.functions import Substr
 
 from accounts.scoping import scope
-from housing.models import House, Household, Region
+from housing.models import Household, Region
 from housing.selectors import region_list
-from inspections.cases.rules import overdue_cases
-from inspections.models import CaseState, Photo, PhotoStatus, RenovationCase
+from inspections.models import Photo, PhotoStatus
 from maps.filters import MapFilters
 from maps.legend import GRADE_KEY, GRADES, STAGE_OF_STATE, STAGES
 from maps.models import MapCell, MapPoint
+from renovation.models import CaseState, RenovationCase
+from renovation.rules import overdue_cases
 
 
 @dataclass
@@ -171,7 +172,7 @@ def measure_value(figures: RegionFigures, measure: str) -> float | None:
 def household_popup(*, user, household: Household) -> dict:
     """What the map's popup shows: the household (already scoped by the caller), its current
     house's grade, its latest case and its latest ready photo's thumbnail."""
-    house = House.objects.filter(household=household, is_current=True).first()
+    house = household.current_house
     case = (
         RenovationCase.objects.filter(house__household=household)
         .order_by("-created_at", "-id")

@@ -9,9 +9,9 @@ from django.dispatch import receiver
 
 from housing.models import House, Household
 from housing.signals import households_changed
-from inspections.models import RenovationCase
 from maps import points
 from maps.models import MapPoint
+from renovation.models import RenovationCase
 
 
 @receiver(post_save, sender=Household, dispatch_uid="maps_household_saved")

@@ -18,25 +18,16 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from accounts.models import Role
-from housing import demo, idnumbers
+from demo import registry as demo
+from housing import idnumbers
 from housing.models import FamilyMember, House, Household, KeyGroup, Region
 from housing.services import household_create
-from inspections.audit import event_append
-from inspections.models import (
-    Appraisal,
-    AppraisalRule,
-    AreaRule,
-    CaseEvent,
-    Inspection,
-    Payment,
-    Photo,
-    RenovationMethod,
-    RequiredPhotoSlot,
-    SubsidyStandard,
-)
+from inspections.models import Appraisal, AppraisalRule, Inspection, Photo, RequiredPhotoSlot
+from renovation.events import event_append
+from renovation.models import AreaRule, CaseEvent, Payment, RenovationMethod, SubsidyStandard
+from tests.audit.test_verify_audit import make_case
 from tests.factories import FamilyMemberFactory, key_group
 from tests.inspections.factories import PhotoFactory
-from tests.inspections.test_verify_audit import make_case
 
 pytestmark = pytest.mark.django_db
 
@@ -151,14 +142,14 @@ def test_adding_changing_and_deleting_in_the_admin_is_kept_with_the_administrato
         "max_per_person": "18",
     }
 
-    added = client.post(reverse("admin:inspections_arearule_add"), form)
+    added = client.post(reverse("admin:renovation_arearule_add"), form)
     rule = AreaRule.objects.get(effective_year=2030)
     changed = client.post(
-        reverse("admin:inspections_arearule_change", args=[rule.pk]),
+        reverse("admin:renovation_arearule_change", args=[rule.pk]),
         {**form, "max_per_person": "20"},
     )
     deleted = client.post(
-        reverse("admin:inspections_arearule_delete", args=[rule.pk]), {"post": "yes"}
+        reverse("admin:renovation_arearule_delete", args=[rule.pk]), {"post": "yes"}
     )
 
     assert [added.status_code, changed.status_code, deleted.status_code] == [302, 302, 302]
@@ -211,12 +202,12 @@ def history_objects():
             kind="completion", stage="after", angle="roof"
         )[0],
         "inspections.photo": photo,
-        "inspections.arearule": AreaRule.objects.create(effective_year=2031),
-        "inspections.subsidystandard": SubsidyStandard.objects.create(
+        "renovation.arearule": AreaRule.objects.create(effective_year=2031),
+        "renovation.subsidystandard": SubsidyStandard.objects.create(
             year=2031, method=RenovationMethod.REPAIR, amount=Decimal("6000.00")
         ),
-        "inspections.renovationcase": case,
-        "inspections.payment": payment,
+        "renovation.renovationcase": case,
+        "renovation.payment": payment,
     }
 
 
@@ -364,10 +355,10 @@ def test_case_events_can_be_read_but_not_changed_or_deleted_in_the_admin(client,
     )
     client.force_login(administrator)
 
-    listed = client.get(reverse("admin:inspections_caseevent_changelist"))
-    shown = client.get(reverse("admin:inspections_caseevent_change", args=[event.pk]))
+    listed = client.get(reverse("admin:renovation_caseevent_changelist"))
+    shown = client.get(reverse("admin:renovation_caseevent_change", args=[event.pk]))
     deleted = client.post(
-        reverse("admin:inspections_caseevent_delete", args=[event.pk]), {"post": "yes"}
+        reverse("admin:renovation_caseevent_delete", args=[event.pk]), {"post": "yes"}
     )
 
     assert (listed.status_code, shown.status_code, deleted.status_code) == (200, 200, 403)

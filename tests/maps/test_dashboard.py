@@ -21,12 +21,12 @@ from django.utils import timezone
 
 from accounts.models import Role
 from housing.models import SafetyGrade
-from inspections.models import CaseState
 from maps import charts
 from maps.legend import GRADES, STAGES
+from renovation.models import CaseState
 from tests.conftest import ARTIFACTS, browser_login
 from tests.factories import HouseFactory, HouseholdFactory, key_group, make_region
-from tests.inspections.cases.factories import CaseFactory
+from tests.renovation.factories import CaseFactory
 
 pytestmark = pytest.mark.django_db
 

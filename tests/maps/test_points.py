@@ -23,15 +23,15 @@ from accounts.models import Role
 from housing import idnumbers
 from housing.models import House, Household, SafetyGrade
 from housing.signals import households_changed
-from inspections.cases.services import case_act
-from inspections.models import CaseState, RenovationCase
 from inspections.services import inspection_submit
 from maps import points
 from maps.models import MapCell, MapPoint, MapVersion
 from maps.points import ORIGIN, PYRAMID_MAX_ZOOM
+from renovation.models import CaseState, RenovationCase
+from renovation.services import case_act
 from tests.factories import HouseFactory, HouseholdFactory, key_group, make_region, square
-from tests.inspections.cases.factories import CaseFactory, case_in_state
 from tests.inspections.factories import SOUND
+from tests.renovation.factories import CaseFactory, case_in_state
 
 pytestmark = pytest.mark.django_db
 

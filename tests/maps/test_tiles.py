@@ -28,12 +28,12 @@ from django.urls import reverse
 from accounts.models import Role
 from housing.coords import wgs84_to_gcj02
 from housing.models import House
-from inspections.models import CaseState
 from maps import points
 from maps.filters import MapFilters, TileFilterForm
 from maps.legend import GRADES, STAGE_OF_STATE, STAGES
 from maps.selectors import region_figures
 from maps.tiles import tile
+from renovation.models import CaseState
 from tests.factories import (
     HouseFactory,
     HouseholdFactory,
@@ -43,8 +43,8 @@ from tests.factories import (
     square,
 )
 from tests.housing.test_coords import REFERENCE
-from tests.inspections.cases.factories import CaseFactory
 from tests.inspections.factories import AppraisalFactory
+from tests.renovation.factories import CaseFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -1,1 +1,0 @@
-"""Renovation cases: rules (area, subsidy, overdue) and the services that move a case."""

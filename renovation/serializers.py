@@ -1,0 +1,322 @@
+"""How renovation cases look in the API. Validation of input only: they never save.
+
+Input serializers check types and choices and name the wrong field; the rules of the
+chain (who, from which state, with what evidence) are the case services' alone, which
+answer with a reason (inspections.errors).
+"""
+
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from inspections.serializers import (
+    ChoiceSetField,
+    InspectorSerializer,
+    SlotSerializer,
+    _absolute,
+    grade_field,
+)
+from renovation.models import (
+    FUNDING_YEAR_MAX,
+    FUNDING_YEAR_MIN,
+    BuildMode,
+    CaseEvent,
+    CaseEventKind,
+    CaseState,
+    Payment,
+    RenovationCase,
+    RenovationMethod,
+)
+from renovation.rules import is_overdue
+from renovation.workflow import STEPS
+
+STEP_CHOICES = [(name, step.label) for name, step in STEPS.items() if name != "pay"]
+
+
+def state_field(**kwargs):
+    return ChoiceSetField(enum_name="CaseStateEnum", choices=CaseState.choices, **kwargs)
+
+
+def method_field(**kwargs):
+    return ChoiceSetField(
+        enum_name="RenovationMethodEnum", choices=RenovationMethod.choices, **kwargs
+    )
+
+
+def build_mode_field(**kwargs):
+    return ChoiceSetField(enum_name="BuildModeEnum", choices=BuildMode.choices, **kwargs)
+
+
+def request_key_field():
+    return serializers.CharField(
+        max_length=64,
+        help_text=_(
+            "Made by the client, e.g. a UUID; send the same one again when repeating this "
+            "request. A repeat answers 200 with the same result and writes nothing."
+        ),
+    )
+
+
+# --- input ------------------------------------------------------------------------------
+
+
+class CaseQuery(serializers.Serializer):
+    state = state_field(required=False, help_text=_("Only cases in this state."))
+    township = serializers.RegexField(
+        r"^\d{2,12}$",
+        required=False,
+        help_text=_("A region code (a township's, usually): only the cases under it."),
+        error_messages={"invalid": _("A region code has 2 to 12 digits.")},
+    )
+    funding_year = serializers.IntegerField(
+        required=False,
+        min_value=FUNDING_YEAR_MIN,
+        max_value=FUNDING_YEAR_MAX,
+        help_text=_("Only this funding year."),
+    )
+    overdue = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text=_("Only cases whose completion check passed and whose payment is overdue."),
+    )
+
+
+class CaseOpenInputSerializer(serializers.Serializer):
+    """POST /api/cases/: open a case for a household's current house."""
+
+    household = serializers.IntegerField(
+        min_value=1, help_text=_("The household's id; the case is for its current house.")
+    )
+    method = method_field(help_text=_("Repair for a house graded C; a rebuild for D."))
+    build_mode = build_mode_field()
+    planned_floor_area = serializers.DecimalField(
+        max_digits=7, decimal_places=2, help_text=_("m², within the area rule.")
+    )
+    funding_year = serializers.IntegerField()
+    batch = serializers.CharField(required=False, allow_blank=True, default="", max_length=40)
+    subsidy_amount = serializers.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text=_("Only to differ from the standard; then subsidy_override_reason is required."),
+    )
+    subsidy_override_reason = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=2000
+    )
+    request_key = request_key_field()
+
+
+class CaseActInputSerializer(serializers.Serializer):
+    """POST /api/cases/<id>/act/: one step of the chain."""
+
+    action = ChoiceSetField(enum_name="CaseActionEnum", choices=STEP_CHOICES)
+    reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=2000,
+        help_text=_(
+            "Required to reject, to withdraw and to fail the completion check (the fixes)."
+        ),
+    )
+    inspection = serializers.UUIDField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text=_(
+            "For the completion check: the client UUID of the completion visit to judge "
+            "(default: the house's latest one with an appraisal)."
+        ),
+    )
+    request_key = request_key_field()
+
+
+class CasePayInputSerializer(serializers.Serializer):
+    """POST /api/cases/<id>/payments/: one payment of the subsidy."""
+
+    amount = serializers.DecimalField(
+        max_digits=10, decimal_places=2, help_text=_("Yuan; the total never exceeds the subsidy.")
+    )
+    paid_on = serializers.DateField(help_text=_("The date it was paid, e.g. 2026-12-01."))
+    reference = serializers.CharField(max_length=60, help_text=_("The bank or treasury reference."))
+    request_key = request_key_field()
+
+
+# --- output -----------------------------------------------------------------------------
+
+
+class CaseHouseholdSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    archive_no = serializers.CharField()
+    head_name = serializers.CharField()
+    village_code = serializers.CharField(source="village.code")
+    village_name = serializers.CharField(source="village.name")
+
+
+class CasePaymentSerializer(serializers.ModelSerializer):
+    case = serializers.IntegerField(source="case_id", read_only=True)
+    recorded_by = InspectorSerializer(read_only=True)
+
+    class Meta:
+        model = Payment
+        fields = ["id", "case", "amount", "paid_on", "reference", "recorded_by", "created_at"]
+        read_only_fields = fields
+
+
+class CaseEventSerializer(serializers.ModelSerializer):
+    kind = ChoiceSetField(enum_name="CaseEventKindEnum", choices=CaseEventKind.choices)
+    from_state = serializers.CharField(
+        help_text=_("The state before (a CaseStateEnum value); empty for the opening.")
+    )
+    to_state = state_field()
+    actor = InspectorSerializer(read_only=True)
+    data = serializers.DictField(
+        help_text=_(
+            "The step's particulars: “step”, and e.g. amount, paid_on and reference for a "
+            "payment, the completion visit and its grade for a passed check."
+        )
+    )
+
+    class Meta:
+        model = CaseEvent
+        fields = ["id", "kind", "from_state", "to_state", "actor", "at", "reason", "data", "hash"]
+        read_only_fields = fields
+
+
+class CaseSlotChecksSerializer(serializers.Serializer):
+    present = SlotSerializer(many=True)
+    missing = SlotSerializer(many=True)
+
+
+class CaseCompletionEvidenceSerializer(serializers.Serializer):
+    inspection = serializers.SerializerMethodField(
+        help_text=_("The completion visit's client UUID, or null when there is none yet.")
+    )
+    grade = grade_field(allow_null=True)
+    inspector = InspectorSerializer(allow_null=True)
+    works_inspector = InspectorSerializer(allow_null=True)
+    different_person = serializers.BooleanField(
+        allow_null=True,
+        help_text=_("Made by someone other than the works' inspector; null before the works."),
+    )
+    acceptable = serializers.BooleanField(help_text=_("Graded A or B, by another inspector."))
+
+    @extend_schema_field(serializers.UUIDField(allow_null=True))
+    def get_inspection(self, completion):
+        visit = completion["inspection"]
+        return None if visit is None else str(visit.client_uuid)
+
+
+class CaseEvidenceSerializer(serializers.Serializer):
+    before = CaseSlotChecksSerializer(help_text=_("Before-photos of the safety appraisal's slots."))
+    after = CaseSlotChecksSerializer(help_text=_("After-photos of the completion check's slots."))
+    completion = CaseCompletionEvidenceSerializer()
+
+
+class CaseActionSerializer(serializers.Serializer):
+    action = serializers.CharField(help_text=_("A CaseActionEnum value, or “pay”."))
+    label = serializers.CharField()
+    allowed = serializers.BooleanField()
+    reason = serializers.CharField(help_text=_("Why not, when not allowed; else empty."))
+
+
+class CaseSerializer(serializers.ModelSerializer):
+    household = CaseHouseholdSerializer(source="house.household", read_only=True)
+    state = state_field(read_only=True)
+    method = method_field(read_only=True)
+    build_mode = build_mode_field(read_only=True)
+    entry_grade = grade_field(read_only=True)
+    overdue = serializers.SerializerMethodField(
+        help_text=_("Completion check passed and the payment deadline is past.")
+    )
+    url = serializers.SerializerMethodField(help_text=_("The case's page."))
+
+    class Meta:
+        model = RenovationCase
+        fields = [
+            "id",
+            "state",
+            "household",
+            "house",
+            "entry_grade",
+            "method",
+            "build_mode",
+            "household_size",
+            "planned_floor_area",
+            "subsidy_amount",
+            "subsidy_override_reason",
+            "paid_total",
+            "funding_year",
+            "batch",
+            "overdue",
+            "created_at",
+            "updated_at",
+            "url",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.BooleanField())
+    def get_overdue(self, case):
+        return is_overdue(case)
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_url(self, case):
+        return _absolute(self.context, reverse("cases:case_detail", kwargs={"pk": case.pk}))
+
+
+class CaseDetailSerializer(CaseSerializer):
+    """A case with its timeline, evidence checklist and the steps the caller may take now.
+
+    Needs `timeline`, `evidence` and `actions` in the context (from the selectors and
+    services).
+    """
+
+    works_inspector = InspectorSerializer(read_only=True, allow_null=True)
+    completion_inspection = serializers.SerializerMethodField(
+        help_text=_("The completion visit's client UUID, once the check passed.")
+    )
+    payments = CasePaymentSerializer(many=True, read_only=True)
+    timeline = serializers.SerializerMethodField()
+    evidence = serializers.SerializerMethodField()
+    available_actions = serializers.SerializerMethodField(
+        help_text=_(
+            "The steps from the case's state: allowed ones the caller may take now, others "
+            "with the reason they are not possible."
+        )
+    )
+
+    class Meta(CaseSerializer.Meta):
+        fields = [
+            *CaseSerializer.Meta.fields,
+            "notice_started_at",
+            "works_inspector",
+            "completion_inspection",
+            "completion_passed_at",
+            "closing_reason",
+            "payments",
+            "timeline",
+            "evidence",
+            "available_actions",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.UUIDField(allow_null=True))
+    def get_completion_inspection(self, case):
+        visit = case.completion_inspection
+        return None if visit is None else str(visit.client_uuid)
+
+    @extend_schema_field(CaseEventSerializer(many=True))
+    def get_timeline(self, case):
+        return CaseEventSerializer(self.context["timeline"], many=True).data
+
+    @extend_schema_field(CaseEvidenceSerializer)
+    def get_evidence(self, case):
+        return CaseEvidenceSerializer(self.context["evidence"]).data
+
+    @extend_schema_field(CaseActionSerializer(many=True))
+    def get_available_actions(self, case):
+        return CaseActionSerializer(self.context["actions"], many=True).data

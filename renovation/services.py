@@ -1,0 +1,818 @@
+"""Every write of a renovation case: opening it, each step of the chain, each payment.
+
+One service per step (case_village_review, case_notice, ... case_pay), following the table
+in renovation/workflow.py, over one shared core (_take_step) that, in one transaction:
+1. finds the case in the user's regions (404 otherwise) and locks its row
+   (select_for_update), so two officials acting at once take turns;
+2. checks the user's role (CaseForbidden, 403), the case's state (CaseStateConflict,
+   409: e.g. another official approved it a moment ago) and the step's evidence and
+   input (CaseRefused, 400), each with a message that says exactly why;
+3. changes the case (validated first) and the house's renovation status, and appends one
+   event to the hash chain (renovation.events.event_append).
+A refused step raises before anything is written, so it changes nothing.
+
+Idempotent by a client request key: the key is stored on the step's event (unique); a
+repeat of the same key returns the case (or payment) as it is now and writes nothing, and
+the key reused for another case or step is an IdempotencyConflict. The services that create
+(case_open, case_pay) answer (object, created), so callers never guess which it was.
+`case_act` takes a step by its name (the pages and the API receive names);
+`case_batch_act` takes one step on several cases, each judged on its own.
+"""
+
+import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.http import Http404
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from housing.models import FamilyMember, House
+from inspections.errors import IdempotencyConflict
+from inspections.models import Appraisal, Inspection
+from renovation.errors import CaseError, CaseForbidden, CaseRefused
+from renovation.events import event_append
+from renovation.evidence import completion_visit
+from renovation.models import (
+    METHODS_FOR_GRADE,
+    OPEN_STATES,
+    BuildMode,
+    CaseEvent,
+    CaseEventKind,
+    CaseState,
+    Payment,
+    RenovationCase,
+    RenovationMethod,
+    funding_year_validate,
+)
+from renovation.permissions import can_open_case, can_view_case
+from renovation.rules import area_problem, area_rule_for, number, subsidy_standard_for
+from renovation.selectors import CaseFilters, case_list
+from renovation.workflow import (
+    HOUSE_STATUS,
+    STEPS,
+    Step,
+    forbidden,
+    local_date,
+    role_label,
+    role_may,
+    state_label,
+    step_problem,
+)
+
+# ---------------------------------------------------------------------------------------
+# Helpers
+
+
+def _visible_case(*, user, case_id) -> RenovationCase:
+    try:
+        case = RenovationCase.objects.select_related("house__household__village").get(
+            pk=int(case_id)
+        )
+    except (RenovationCase.DoesNotExist, TypeError, ValueError):
+        raise Http404("No such case.") from None
+    if not can_view_case(user, case):
+        raise Http404("No such case.")
+    return case
+
+
+def _case_for_update(*, user, case_id) -> RenovationCase:
+    """The case, row-locked; 404 when absent or outside the user's regions."""
+    try:
+        case = (
+            RenovationCase.objects.select_for_update(of=("self",))
+            .select_related("house__household__village", "entry_appraisal__inspection")
+            .get(pk=int(case_id))
+        )
+    except (RenovationCase.DoesNotExist, TypeError, ValueError):
+        raise Http404("No such case.") from None
+    if not can_view_case(user, case):
+        raise Http404("No such case.")
+    return case
+
+
+def _replay(request_key, *, case_id=None, step: str) -> CaseEvent | None:
+    """The event already stored under this request key, or None. A key used for another
+    case or another step is a conflict."""
+    if not request_key:
+        return None
+    event = CaseEvent.objects.filter(request_key=request_key).first()
+    if event is None:
+        return None
+    if (case_id is not None and event.case_id != int(case_id)) or event.data.get("step") != step:
+        raise IdempotencyConflict(
+            _(
+                "The request key %(key)s was already used for another step or case; a new "
+                "request needs a new key."
+            )
+            % {"key": request_key}
+        )
+    return event
+
+
+def _check_request_key(request_key) -> str | None:
+    if request_key in (None, ""):
+        return None
+    request_key = str(request_key)
+    if len(request_key) > 64:
+        raise CaseRefused(_("A request key has at most 64 characters."))
+    return request_key
+
+
+def _refused(error: ValidationError) -> CaseRefused:
+    messages = [
+        f"{field}: {' '.join(str(m) for m in msgs)}" for field, msgs in error.message_dict.items()
+    ]
+    return CaseRefused("; ".join(messages))
+
+
+def _save(obj, **kwargs) -> None:
+    try:
+        obj.full_clean(**kwargs)
+    except ValidationError as error:
+        raise _refused(error) from None
+    obj.save()
+
+
+def _save_fields(obj, fields: list[str]) -> None:
+    """Validate and save only the fields a step changed: the others were valid when saved,
+    and validating their foreign keys again would cost a query each."""
+    names = {f.name for f in obj._meta.concrete_fields}
+    try:
+        obj.full_clean(
+            exclude=names - set(fields), validate_unique=False, validate_constraints=False
+        )
+    except ValidationError as error:
+        raise _refused(error) from None
+    obj.save(update_fields=[*fields, "updated_at"])
+
+
+def _house_status(house: House, status: str) -> None:
+    # A model save, not a queryset update, so the house's history records the change.
+    if house.renovation_status != status:
+        house.renovation_status = status
+        house.save(update_fields=["renovation_status"])
+
+
+def _latest_appraisal(house: House) -> Appraisal | None:
+    # The same order as the house's grade (inspections.services.house_grade_follow_latest).
+    return (
+        Appraisal.objects.filter(inspection__house=house)
+        .select_related("inspection")
+        .order_by("-inspection__started_at", "-inspection__created_at", "-id")
+        .first()
+    )
+
+
+def _idempotent(fn):
+    """Run a service in a transaction; when a concurrent repeat of the same request key
+    won the race (unique violation on the event), answer with its result instead."""
+
+    def wrapper(*args, request_key=None, **kwargs):
+        request_key = _check_request_key(request_key)
+        try:
+            return fn(*args, request_key=request_key, **kwargs)
+        except IntegrityError:
+            if request_key and CaseEvent.objects.filter(request_key=request_key).exists():
+                return fn(*args, request_key=request_key, **kwargs)
+            raise
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    wrapper.__wrapped__ = fn
+    return wrapper
+
+
+# ---------------------------------------------------------------------------------------
+# The steps of the chain
+
+# A step's own changes: (case, user, now, data for the event, inspection, reason) -> the
+# fields it set, beyond the state.
+Apply = Callable[..., list[str]]
+
+
+def _take_step(
+    step: Step,
+    *,
+    user,
+    case_id: int,
+    reason: str = "",
+    inspection: Inspection | None = None,
+    request_key: str | None = None,
+    apply: Apply | None = None,
+) -> RenovationCase:
+    """The core every step shares: find and lock the case, check, write, append the event."""
+    reason = (reason or "").strip()
+    if not role_may(user, step):
+        _visible_case(user=user, case_id=case_id)  # 404 outside the user's regions first
+        if _replay(request_key, case_id=case_id, step=step.name) is not None:
+            return _visible_case(user=user, case_id=case_id)
+        raise forbidden(user, step)
+
+    with transaction.atomic():
+        case = _case_for_update(user=user, case_id=case_id)
+        if _replay(request_key, case_id=case_id, step=step.name) is not None:
+            return case
+        problem = step_problem(
+            user=user, case=case, step=step, reason=reason, inspection=inspection
+        )
+        if problem is not None:
+            raise problem
+
+        from_state = case.state
+        now = timezone.now()
+        data: dict = {"step": step.name}
+        case.state = step.to_state
+        changed = ["state"]
+        if apply is not None:
+            changed += apply(
+                case=case, user=user, now=now, data=data, inspection=inspection, reason=reason
+            )
+        _save_fields(case, changed)
+        if step.to_state in HOUSE_STATUS:
+            _house_status(case.house, HOUSE_STATUS[step.to_state])
+        event_append(
+            case=case,
+            kind=CaseEventKind.TRANSITION,
+            from_state=from_state,
+            to_state=case.state,
+            actor=user,
+            reason=reason,
+            data=data,
+            request_key=request_key,
+            at=now,
+        )
+    return case
+
+
+def _stamp_notice(*, case, now, data, **_ignored) -> list[str]:
+    case.notice_started_at = now
+    data["notice_started_at"] = now.isoformat()
+    return ["notice_started_at"]
+
+
+def _record_works_inspector(*, case, user, data, **_ignored) -> list[str]:
+    case.works_inspector = user
+    data["works_inspector"] = user.pk
+    return ["works_inspector"]
+
+
+def _record_completion(*, case, now, data, inspection, **_ignored) -> list[str]:
+    visit = completion_visit(case, inspection)
+    case.completion_inspection = visit
+    case.completion_passed_at = now
+    data.update(
+        {
+            "completion_inspection": visit.pk,
+            "grade": visit.appraisal.grade,
+            "completion_inspector": visit.inspector_id,
+        }
+    )
+    return ["completion_inspection", "completion_passed_at"]
+
+
+def _record_closing_reason(*, case, reason, **_ignored) -> list[str]:
+    case.closing_reason = reason
+    return ["closing_reason"]
+
+
+@_idempotent
+def case_village_review(
+    *, user, case_id: int, reason: str = "", request_key: str | None = None
+) -> RenovationCase:
+    """applied → reviewed by the village."""
+    return _take_step(
+        STEPS["village_review"], user=user, case_id=case_id, reason=reason, request_key=request_key
+    )
+
+
+@_idempotent
+def case_notice(
+    *, user, case_id: int, reason: str = "", request_key: str | None = None
+) -> RenovationCase:
+    """Reviewed by the village → publicly noticed, from now (the notice period starts)."""
+    return _take_step(
+        STEPS["notice"],
+        user=user,
+        case_id=case_id,
+        reason=reason,
+        request_key=request_key,
+        apply=_stamp_notice,
+    )
+
+
+@_idempotent
+def case_township_check(
+    *, user, case_id: int, reason: str = "", request_key: str | None = None
+) -> RenovationCase:
+    """Noticed → checked by the township, once the notice period is over."""
+    return _take_step(
+        STEPS["township_check"], user=user, case_id=case_id, reason=reason, request_key=request_key
+    )
+
+
+@_idempotent
+def case_county_approve(
+    *, user, case_id: int, reason: str = "", request_key: str | None = None
+) -> RenovationCase:
+    """Checked by the township → approved by the county."""
+    return _take_step(
+        STEPS["county_approve"], user=user, case_id=case_id, reason=reason, request_key=request_key
+    )
+
+
+@_idempotent
+def case_start_works(
+    *, user, case_id: int, reason: str = "", request_key: str | None = None
+) -> RenovationCase:
+    """Approved → works started, with every before-photo; the user supervises the works."""
+    return _take_step(
+        STEPS["start_works"],
+        user=user,
+        case_id=case_id,
+        reason=reason,
+        request_key=request_key,
+        apply=_record_works_inspector,
+    )
+
+
+@_idempotent
+def case_finish_works(
+    *, user, case_id: int, reason: str = "", request_key: str | None = None
+) -> RenovationCase:
+    """Works started → works finished, with every after-photo."""
+    return _take_step(
+        STEPS["finish_works"], user=user, case_id=case_id, reason=reason, request_key=request_key
+    )
+
+
+@_idempotent
+def case_pass_completion(
+    *,
+    user,
+    case_id: int,
+    inspection: Inspection | None = None,
+    reason: str = "",
+    request_key: str | None = None,
+) -> RenovationCase:
+    """Works finished → completion check passed, judged on `inspection` (default: the
+    house's latest completion visit with an appraisal): graded A or B by another inspector
+    than the works', and passed by another official than the works' inspector."""
+    return _take_step(
+        STEPS["pass_completion"],
+        user=user,
+        case_id=case_id,
+        reason=reason,
+        inspection=inspection,
+        request_key=request_key,
+        apply=_record_completion,
+    )
+
+
+@_idempotent
+def case_fail_completion(
+    *,
+    user,
+    case_id: int,
+    reason: str,
+    inspection: Inspection | None = None,
+    request_key: str | None = None,
+) -> RenovationCase:
+    """Works finished → back to works started; `reason` is the fixes required."""
+    return _take_step(
+        STEPS["fail_completion"],
+        user=user,
+        case_id=case_id,
+        reason=reason,
+        inspection=inspection,
+        request_key=request_key,
+    )
+
+
+@_idempotent
+def case_reject(
+    *, user, case_id: int, reason: str, request_key: str | None = None
+) -> RenovationCase:
+    """Before the county's approval → rejected, with the reason."""
+    return _take_step(
+        STEPS["reject"],
+        user=user,
+        case_id=case_id,
+        reason=reason,
+        request_key=request_key,
+        apply=_record_closing_reason,
+    )
+
+
+@_idempotent
+def case_withdraw(
+    *, user, case_id: int, reason: str, request_key: str | None = None
+) -> RenovationCase:
+    """Any open state, nothing paid yet → withdrawn, with the reason."""
+    return _take_step(
+        STEPS["withdraw"],
+        user=user,
+        case_id=case_id,
+        reason=reason,
+        request_key=request_key,
+        apply=_record_closing_reason,
+    )
+
+
+STEP_SERVICES: dict[str, Callable[..., RenovationCase]] = {
+    "village_review": case_village_review,
+    "notice": case_notice,
+    "township_check": case_township_check,
+    "county_approve": case_county_approve,
+    "start_works": case_start_works,
+    "finish_works": case_finish_works,
+    "pass_completion": case_pass_completion,
+    "fail_completion": case_fail_completion,
+    "reject": case_reject,
+    "withdraw": case_withdraw,
+}
+
+
+def case_act(
+    *,
+    user,
+    case_id: int,
+    action: str,
+    reason: str = "",
+    inspection: Inspection | None = None,
+    request_key: str | None = None,
+) -> RenovationCase:
+    """Take one step of the chain by its name (see renovation.workflow.STEPS).
+
+    `reason`: required for reject, withdraw and fail_completion (the fixes required).
+    `inspection`: for the completion check, the visit to judge.
+    """
+    service = STEP_SERVICES.get(action)
+    if service is None:
+        raise CaseRefused(
+            _("“%(value)s” is not a step; use one of: %(choices)s.")
+            % {"value": action, "choices": ", ".join(STEP_SERVICES)}
+        )
+    kwargs = {"inspection": inspection} if STEPS[action].needs_inspection else {}
+    return service(user=user, case_id=case_id, reason=reason, request_key=request_key, **kwargs)
+
+
+@dataclass
+class BatchResult:
+    """What one case of a batch came to: done (and its new state), or why not."""
+
+    case_id: int
+    case: RenovationCase | None = None
+    done: bool = False
+    message: str = ""
+
+
+def case_batch_act(
+    *, user, action: str, case_ids: list[int], request_key: str
+) -> list[BatchResult]:
+    """One batchable step on several cases, each checked and written on its own: some may
+    be done while others are refused. Each case gets its own key derived from
+    `request_key`, so a resubmitted batch repeats each case's step, never twice."""
+    step = STEPS.get(action)
+    if step is None or not step.batchable:
+        choices = ", ".join(name for name, s in STEPS.items() if s.batchable)
+        raise CaseRefused(
+            _("“%(value)s” is not a step for several cases; use one of: %(choices)s.")
+            % {"value": action, "choices": choices}
+        )
+    if not role_may(user, step):
+        raise CaseForbidden(_("Your role takes no steps on several cases at once."))
+    found = {c.pk: c for c in case_list(user=user, filters=CaseFilters(ids=tuple(case_ids)))}
+    results = []
+    for case_id in case_ids:
+        row = BatchResult(case_id=case_id, case=found.get(case_id))
+        if row.case is None:
+            row.message = _("No such case among yours.")
+        else:
+            try:
+                row.case = case_act(
+                    user=user,
+                    case_id=case_id,
+                    action=action,
+                    request_key=f"{request_key[:40]}:{case_id}",
+                )
+            except (CaseError, IdempotencyConflict) as exc:
+                row.message = str(exc.message)
+            else:
+                row.done = True
+                row.message = _("Now “%(state)s”.") % {"state": row.case.get_state_display()}
+        results.append(row)
+    return results
+
+
+# ---------------------------------------------------------------------------------------
+# Opening a case and paying it
+
+
+def _money(value, field: str) -> Decimal:
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise CaseRefused(
+            _("%(field)s: “%(value)s” is not an amount in yuan.") % {"field": field, "value": value}
+        ) from None
+    if not amount.is_finite() or amount != amount.quantize(Decimal("0.01")):
+        raise CaseRefused(
+            _("%(field)s: an amount in yuan has at most 2 decimals, not “%(value)s”.")
+            % {"field": field, "value": value}
+        )
+    return amount
+
+
+@_idempotent
+def case_open(
+    *,
+    user,
+    house: House,
+    method: str,
+    build_mode: str,
+    planned_floor_area,
+    funding_year: int,
+    batch: str = "",
+    subsidy_amount=None,
+    subsidy_override_reason: str = "",
+    request_key: str | None = None,
+) -> tuple[RenovationCase, bool]:
+    """Open a case for a house graded C or D (its latest appraisal is the entry appraisal).
+
+    The method must fit the grade; the planned floor area must be within the area rule of
+    the funding year for the household's size (its family members); the subsidy is the
+    year's standard for the method and the household's key group, unless `subsidy_amount`
+    is given with a reason. One open case per house at a time.
+
+    Answers (case, created): created is False for a repeat of the same request key, which
+    writes nothing.
+    """
+    replay = _replay(request_key, step="open")
+    if replay is not None:
+        return RenovationCase.objects.get(pk=replay.case_id), False
+    if not can_view_case(user, RenovationCase(house=house)):
+        raise Http404("No such house.")
+    if not can_open_case(user, house):
+        raise CaseForbidden(
+            _("Your role (%(role)s) may not open a renovation case.") % {"role": role_label(user)}
+        )
+    reason = (subsidy_override_reason or "").strip()
+    if method not in RenovationMethod.values:
+        raise CaseRefused(
+            _("“%(value)s” is not a renovation method; use one of: %(choices)s.")
+            % {"value": method, "choices": ", ".join(RenovationMethod.values)}
+        )
+    if build_mode not in BuildMode.values:
+        raise CaseRefused(
+            _("“%(value)s” is not a way of building; use one of: %(choices)s.")
+            % {"value": build_mode, "choices": ", ".join(BuildMode.values)}
+        )
+    try:
+        funding_year = int(funding_year)
+    except (TypeError, ValueError):
+        raise CaseRefused(_("The funding year must be a year, e.g. 2026.")) from None
+    try:
+        funding_year_validate(funding_year)
+    except ValidationError as error:
+        raise CaseRefused(error.messages[0]) from None
+    area = _money(planned_floor_area, _("Planned floor area"))
+    if subsidy_amount is not None:
+        subsidy_amount = _money(subsidy_amount, _("Subsidy"))
+        if subsidy_amount < 0:
+            raise CaseRefused(_("The subsidy cannot be negative."))
+
+    with transaction.atomic():
+        house = (
+            House.objects.select_for_update(of=("self",))
+            .select_related("household__key_group")
+            .get(pk=house.pk)
+        )
+        household = house.household
+        if request_key and (replay := _replay(request_key, step="open")) is not None:
+            return RenovationCase.objects.get(pk=replay.case_id), False
+        if not house.is_current:
+            raise CaseRefused(
+                _("This is not the current house of household %(archive_no)s.")
+                % {"archive_no": household.archive_no}
+            )
+        open_case = (
+            RenovationCase.objects.filter(house=house, state__in=OPEN_STATES).order_by("id").first()
+        )
+        if open_case is not None:
+            raise CaseRefused(
+                _(
+                    "Household %(archive_no)s already has an open case (no. %(id)s, "
+                    "%(state)s); close it before opening another."
+                )
+                % {
+                    "archive_no": household.archive_no,
+                    "id": open_case.pk,
+                    "state": state_label(open_case.state),
+                }
+            )
+        entry = _latest_appraisal(house)
+        if entry is None:
+            raise CaseRefused(
+                _("The house has no appraisal; a case needs an appraisal grading it C or D.")
+            )
+        if entry.grade not in METHODS_FOR_GRADE:
+            raise CaseRefused(
+                _(
+                    "The house's latest appraisal (%(date)s) grades it %(grade)s; only a house "
+                    "graded C or D may be renovated."
+                )
+                % {"date": local_date(entry.inspection.started_at), "grade": entry.grade}
+            )
+        fitting = METHODS_FOR_GRADE[entry.grade]
+        if method not in fitting:
+            raise CaseRefused(
+                _("“%(method)s” does not fit a house graded %(grade)s; use: %(choices)s.")
+                % {
+                    "method": RenovationMethod(method).label,
+                    "grade": entry.grade,
+                    "choices": ", ".join(str(m.label) for m in fitting),
+                }
+            )
+        size = FamilyMember.objects.filter(household=household).count()
+        problem = area_problem(
+            household_size=size, floor_area=area, rule=area_rule_for(funding_year)
+        )
+        if problem:
+            raise CaseRefused(problem)
+
+        standard = subsidy_standard_for(
+            year=funding_year, method=method, key_group=household.key_group
+        )
+        if subsidy_amount is None:
+            if standard is None:
+                raise CaseRefused(
+                    _(
+                        "There is no subsidy standard for %(year)s and “%(method)s”; enter "
+                        "the amount and why."
+                    )
+                    % {"year": funding_year, "method": RenovationMethod(method).label}
+                )
+            subsidy_amount = standard.amount
+        if standard is None or subsidy_amount != standard.amount:
+            if not reason:
+                if standard is None:
+                    raise CaseRefused(
+                        _(
+                            "There is no subsidy standard for %(year)s and “%(method)s”; write "
+                            "why this case gets %(amount)s yuan."
+                        )
+                        % {
+                            "year": funding_year,
+                            "method": RenovationMethod(method).label,
+                            "amount": number(subsidy_amount),
+                        }
+                    )
+                raise CaseRefused(
+                    _(
+                        "The standard subsidy is %(standard)s yuan; write why this case gets "
+                        "%(amount)s yuan instead."
+                    )
+                    % {"standard": number(standard.amount), "amount": number(subsidy_amount)}
+                )
+        else:
+            reason = ""
+
+        case = RenovationCase(
+            house=house,
+            state=CaseState.APPLIED,
+            entry_appraisal=entry,
+            entry_grade=entry.grade,
+            method=method,
+            build_mode=build_mode,
+            household_size=size,
+            planned_floor_area=area,
+            subsidy_standard=standard,
+            subsidy_amount=subsidy_amount,
+            subsidy_override_reason=reason,
+            funding_year=funding_year,
+            batch=(batch or "").strip(),
+            created_by=user,
+        )
+        _save(case)
+        _house_status(house, HOUSE_STATUS[CaseState.APPLIED])
+        event_append(
+            case=case,
+            kind=CaseEventKind.OPENED,
+            from_state="",
+            to_state=CaseState.APPLIED,
+            actor=user,
+            reason=reason,
+            data={
+                "step": "open",
+                "entry_appraisal": entry.pk,
+                "entry_grade": entry.grade,
+                "method": method,
+                "build_mode": build_mode,
+                "household_size": size,
+                "planned_floor_area": str(area),
+                "subsidy_amount": str(subsidy_amount),
+                "subsidy_standard": standard.pk if standard else None,
+                "funding_year": funding_year,
+                "batch": case.batch,
+            },
+            request_key=request_key,
+        )
+    return case, True
+
+
+@_idempotent
+def case_pay(
+    *,
+    user,
+    case_id: int,
+    amount,
+    paid_on: datetime.date,
+    reference: str,
+    request_key: str | None = None,
+) -> tuple[Payment, bool]:
+    """Record one payment of the subsidy after the completion check passed.
+
+    The total paid never exceeds the subsidy; when it reaches it the case is paid (closed).
+    Answers (payment, created): created is False for a repeat of the same request key.
+    """
+    step = STEPS["pay"]
+    replay = _replay(request_key, case_id=case_id, step="pay")
+    if replay is not None:
+        _visible_case(user=user, case_id=case_id)
+        return Payment.objects.get(pk=replay.data["payment"]), False
+    if not role_may(user, step):
+        _visible_case(user=user, case_id=case_id)
+        raise forbidden(user, step)
+    amount = _money(amount, _("Amount"))
+    if amount <= 0:
+        raise CaseRefused(_("A payment must be more than 0 yuan."))
+    reference = (reference or "").strip()
+    if not reference:
+        raise CaseRefused(_("Enter the bank or treasury reference of the payment."))
+    if not isinstance(paid_on, datetime.date) or isinstance(paid_on, datetime.datetime):
+        raise CaseRefused(_("The payment date must be a date, e.g. 2026-12-01."))
+    if paid_on > timezone.localdate():
+        raise CaseRefused(
+            _("The payment date %(date)s is in the future.") % {"date": paid_on.isoformat()}
+        )
+
+    with transaction.atomic():
+        case = _case_for_update(user=user, case_id=case_id)
+        if request_key and (replay := _replay(request_key, case_id=case_id, step="pay")):
+            return Payment.objects.get(pk=replay.data["payment"]), False
+        problem = step_problem(user=user, case=case, step=step)
+        if problem is not None:
+            raise problem
+        remaining = case.subsidy_amount - case.paid_total
+        if amount > remaining:
+            raise CaseRefused(
+                _(
+                    "A payment of %(amount)s yuan would bring the total to %(total)s yuan, "
+                    "above the subsidy of %(subsidy)s yuan; at most %(remaining)s yuan "
+                    "remains to pay."
+                )
+                % {
+                    "amount": number(amount),
+                    "total": number(case.paid_total + amount),
+                    "subsidy": number(case.subsidy_amount),
+                    "remaining": number(remaining),
+                }
+            )
+        if (
+            case.completion_passed_at
+            and paid_on < timezone.localtime(case.completion_passed_at).date()
+        ):
+            raise CaseRefused(
+                _("The payment date %(date)s is before the completion check passed (%(passed)s).")
+                % {"date": paid_on.isoformat(), "passed": local_date(case.completion_passed_at)}
+            )
+        payment = Payment(
+            case=case, amount=amount, paid_on=paid_on, reference=reference, recorded_by=user
+        )
+        _save(payment)
+        from_state = case.state
+        case.paid_total += amount
+        if case.paid_total == case.subsidy_amount:
+            case.state = CaseState.PAID
+        case.save(update_fields=["paid_total", "state", "updated_at"])
+        event_append(
+            case=case,
+            kind=CaseEventKind.PAYMENT,
+            from_state=from_state,
+            to_state=case.state,
+            actor=user,
+            data={
+                "step": "pay",
+                "payment": payment.pk,
+                "amount": str(amount),
+                "paid_on": paid_on.isoformat(),
+                "reference": reference,
+                "paid_total": str(case.paid_total),
+            },
+            request_key=request_key,
+        )
+    return payment, True
