@@ -6,10 +6,11 @@ grade of the current house, state and funding year of the household's latest cas
 group. Every household has a row (the progress figures count households without a location
 too); those have no point and appear in no tile.
 
-MapCell follows by deltas: the chunk's old MapPoint rows are subtracted from their cells,
-the new ones added, emptied cells deleted. All in the caller's transaction, which first
-takes the MapVersion row lock: refreshes queue one behind the other, so cell updates never
-deadlock and the version moves once per refresh. The same SQL runs on PostGIS and SpatiaLite.
+MapCell follows by deltas, in one statement per chunk: the chunk's stored MapPoint rows
+subtracted from their cells and its fresh rows added, then emptied cells deleted. All in the
+caller's transaction, which first takes the MapVersion row lock: refreshes queue one behind
+the other, so cell updates never deadlock and the version moves once per refresh. The same
+SQL runs on PostGIS and SpatiaLite.
 
 Who calls it: maps.signals for single saves of Household, House and RenovationCase; the
 bulk paths through housing.signals.households_changed; `refresh_map_points` for all.
@@ -33,8 +34,10 @@ PYRAMID_MAX_ZOOM = GRID_LEVEL - 3  # zooms 0..12 are counted in MapCell
 FULL_REBUILD_ABOVE = 20000
 
 
-def _upsert_sql(where: str) -> str:
-    point = MapPoint._meta.db_table
+def _source_sql(where: str) -> str:
+    """Each household's map row as the registry says it now: id, village code, point in
+    EPSG:3857 and its grid cell, grade of the current house, state and funding year of the
+    latest case, key group."""
     household = Household._meta.db_table
     region = Region._meta.db_table
     house = House._meta.db_table
@@ -45,12 +48,11 @@ def _upsert_sql(where: str) -> str:
     )
     cells = 2**GRID_LEVEL
     # FLOOR, then CAST: PostgreSQL's CAST rounds, SQLite's truncates.
-    gx = f"CAST(FLOOR((ST_X(t.pt) + {ORIGIN!r}) * {cells} / {2 * ORIGIN!r}) AS INTEGER)"
-    gy = f"CAST(FLOOR(({ORIGIN!r} - ST_Y(t.pt)) * {cells} / {2 * ORIGIN!r}) AS INTEGER)"
+    gx = f"CAST(FLOOR((ST_X(s.pt) + {ORIGIN!r}) * {cells} / {2 * ORIGIN!r}) AS INTEGER)"
+    gy = f"CAST(FLOOR(({ORIGIN!r} - ST_Y(s.pt)) * {cells} / {2 * ORIGIN!r}) AS INTEGER)"
     return f"""
-        INSERT INTO {point} (household_id, region_code, point, gx, gy, grade, case_state,
-                             key_group_id, funding_year)
-        SELECT t.id, t.code, t.pt, {gx}, {gy}, t.grade, t.state, t.key_group_id, t.year
+        SELECT s.id, s.code, s.pt, {gx} AS gx, {gy} AS gy, s.grade, s.state,
+               s.key_group_id, s.year
         FROM (
             SELECT h.id AS id, r.code AS code, ST_Transform(h.location, 3857) AS pt,
                    COALESCE((SELECT cur.safety_grade FROM {house} cur
@@ -60,7 +62,17 @@ def _upsert_sql(where: str) -> str:
                    ({latest.format(col="funding_year")}) AS year
             FROM {household} h JOIN {region} r ON r.id = h.village_id
             WHERE {where}
-        ) t
+        ) s
+    """
+
+
+def _upsert_sql(where: str) -> str:
+    point = MapPoint._meta.db_table
+    return f"""
+        INSERT INTO {point} (household_id, region_code, point, gx, gy, grade, case_state,
+                             key_group_id, funding_year)
+        SELECT t.id, t.code, t.pt, t.gx, t.gy, t.grade, t.state, t.key_group_id, t.year
+        FROM ({_source_sql(where)}) t
         WHERE 1 = 1
         ON CONFLICT (household_id) DO UPDATE SET
             region_code = excluded.region_code, point = excluded.point, gx = excluded.gx,
@@ -74,29 +86,74 @@ def _levels_sql() -> str:
     return " UNION ALL ".join(f"SELECT {level} AS level" for level in levels)
 
 
-def _cells_sql(sign: int, where: str) -> str:
-    """Add (sign 1) or subtract (sign -1) the MapPoint rows matching `where` to their cells."""
-    point = MapPoint._meta.db_table
-    cell = MapCell._meta.db_table
-    key = "level, cx, cy, region_code, grade, case_state, key_group_ref, funding_year"
+CELL_KEY = "level, cx, cy, region_code, grade, case_state, key_group_ref, funding_year"
+
+
+def _per_level_sql(rows: str, sign: int) -> str:
+    """One row per pyramid level (and the region level) for each of `rows` (columns gx, gy,
+    x, y, region_code, grade, case_state, key_group_id, funding_year), counted with `sign`."""
     shift = f"({PYRAMID_MAX_ZOOM} - lv.level)"
     return f"""
-        INSERT INTO {cell} ({key}, n, located, sx, sy)
-        SELECT lv.level,
-               CASE WHEN lv.level < 0 THEN 0 ELSE p.gx >> {shift} END,
-               CASE WHEN lv.level < 0 THEN 0 ELSE p.gy >> {shift} END,
-               p.region_code, p.grade, p.case_state,
-               COALESCE(p.key_group_id, 0), COALESCE(p.funding_year, 0),
-               {sign} * COUNT(*), {sign} * COUNT(p.gx),
-               {sign} * COALESCE(SUM(ST_X(p.point)), 0), {sign} * COALESCE(SUM(ST_Y(p.point)), 0)
-        FROM {point} p CROSS JOIN ({_levels_sql()}) lv
-        WHERE (lv.level < 0 OR p.gx IS NOT NULL) AND {where}
+        SELECT lv.level AS level,
+               CASE WHEN lv.level < 0 THEN 0 ELSE r.gx >> {shift} END AS cx,
+               CASE WHEN lv.level < 0 THEN 0 ELSE r.gy >> {shift} END AS cy,
+               r.region_code AS region_code, r.grade AS grade, r.case_state AS case_state,
+               COALESCE(r.key_group_id, 0) AS key_group_ref,
+               COALESCE(r.funding_year, 0) AS funding_year,
+               {sign} AS n, CASE WHEN r.gx IS NULL THEN 0 ELSE {sign} END AS located,
+               {sign} * COALESCE(r.x, 0) AS sx, {sign} * COALESCE(r.y, 0) AS sy
+        FROM ({rows}) r CROSS JOIN ({_levels_sql()}) lv
+        WHERE lv.level < 0 OR r.gx IS NOT NULL
+    """
+
+
+def _add_to_cells_sql(deltas: str) -> str:
+    """Add per-level delta rows to their cells, summed by cell first."""
+    cell = MapCell._meta.db_table
+    return f"""
+        INSERT INTO {cell} ({CELL_KEY}, n, located, sx, sy)
+        SELECT {CELL_KEY}, SUM(n), SUM(located), SUM(sx), SUM(sy)
+        FROM ({deltas}) d
+        WHERE 1 = 1
         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+        HAVING SUM(n) <> 0 OR SUM(located) <> 0 OR SUM(sx) <> 0 OR SUM(sy) <> 0
         ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
-        ON CONFLICT ({key}) DO UPDATE SET
+        ON CONFLICT ({CELL_KEY}) DO UPDATE SET
             n = {cell}.n + excluded.n, located = {cell}.located + excluded.located,
             sx = {cell}.sx + excluded.sx, sy = {cell}.sy + excluded.sy
     """
+
+
+def _stored_rows_sql(where: str) -> str:
+    point = MapPoint._meta.db_table
+    return f"""
+        SELECT p.gx, p.gy, ST_X(p.point) AS x, ST_Y(p.point) AS y, p.region_code, p.grade,
+               p.case_state, p.key_group_id, p.funding_year
+        FROM {point} p WHERE {where}
+    """
+
+
+def _fresh_rows_sql(where: str) -> str:
+    return f"""
+        SELECT t.gx, t.gy, ST_X(t.pt) AS x, ST_Y(t.pt) AS y, t.code AS region_code, t.grade,
+               t.state AS case_state, t.key_group_id, t.year AS funding_year
+        FROM ({_source_sql(where)}) t
+    """
+
+
+def _cells_sql(sign: int, where: str) -> str:
+    """Add (sign 1) or subtract (sign -1) the MapPoint rows matching `where` to their cells."""
+    return _add_to_cells_sql(_per_level_sql(_stored_rows_sql(where), sign))
+
+
+def _cells_delta_sql(point_where: str, household_where: str) -> str:
+    """The cells' change in one statement: minus the households' stored MapPoint rows, plus
+    their rows as the registry says now (before the MapPoint upsert)."""
+    return _add_to_cells_sql(
+        _per_level_sql(_stored_rows_sql(point_where), -1)
+        + " UNION ALL "
+        + _per_level_sql(_fresh_rows_sql(household_where), 1)
+    )
 
 
 def refresh(ids: Iterable[int] | None = None) -> None:
@@ -105,7 +162,8 @@ def refresh(ids: Iterable[int] | None = None) -> None:
     if ordered is not None and not ordered:
         return
     cell = MapCell._meta.db_table
-    with transaction.atomic(), connection.cursor() as cursor:
+    # No savepoint of its own inside the writer's transaction: a failure fails the write.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         bump()  # first: the version row's lock queues concurrent refreshes
         if ordered is None or len(ordered) > FULL_REBUILD_ABOVE:
             if ordered is None:
@@ -119,10 +177,10 @@ def refresh(ids: Iterable[int] | None = None) -> None:
                 cursor.execute(f"ANALYZE {MapPoint._meta.db_table}, {cell}")
             return
         for chunk in _chunks(ordered):
-            where = f"p.household_id IN ({_marks(chunk)})"
-            cursor.execute(_cells_sql(-1, where), chunk)
-            cursor.execute(_upsert_sql(f"h.id IN ({_marks(chunk)})"), chunk)
-            cursor.execute(_cells_sql(1, where), chunk)
+            marks = _marks(chunk)
+            points, households = f"p.household_id IN ({marks})", f"h.id IN ({marks})"
+            cursor.execute(_cells_delta_sql(points, households), [*chunk, *chunk])
+            cursor.execute(_upsert_sql(households), chunk)
         cursor.execute(f"DELETE FROM {cell} WHERE n = 0")
 
 
@@ -131,7 +189,7 @@ def forget(ids: Iterable[int]) -> None:
     ordered = sorted({int(i) for i in ids})
     if not ordered:
         return
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         bump()
         for chunk in _chunks(ordered):
             cursor.execute(_cells_sql(-1, f"p.household_id IN ({_marks(chunk)})"), chunk)

@@ -44,11 +44,14 @@ def house_changed(sender, instance, raw=False, **kwargs):
 @receiver(post_delete, sender=RenovationCase, dispatch_uid="maps_case_deleted")
 def case_changed(sender, instance, raw=False, **kwargs):
     if not raw:
-        household_id = (
-            House.objects.filter(pk=instance.house_id)
-            .values_list("household_id", flat=True)
-            .first()
-        )
+        if RenovationCase.house.is_cached(instance):  # the services load it with the case
+            household_id = instance.house.household_id
+        else:
+            household_id = (
+                House.objects.filter(pk=instance.house_id)
+                .values_list("household_id", flat=True)
+                .first()
+            )
         if household_id is not None:
             points.refresh([household_id])
 

@@ -34,6 +34,7 @@ from renovation.selectors import (
     case_evidence,
     case_get,
     case_list,
+    case_payments_attach,
     case_timeline,
 )
 from renovation.serializers import (
@@ -103,12 +104,14 @@ class CaseViewSet(viewsets.GenericViewSet):
     serializer_class = CaseSerializer
     lookup_value_regex = r"\d+"
 
-    def _detail(self, case_id: int, *, status_code=status.HTTP_200_OK) -> Response:
-        case = case_get(user=self.request.user, pk=case_id)
+    def _detail(self, case: RenovationCase, *, status_code=status.HTTP_200_OK) -> Response:
+        """The case's full answer, from a case loaded by case_get or returned by a service
+        (both join what the answer shows)."""
+        case_payments_attach(case)
         context = {
             **self.get_serializer_context(),
             "timeline": case_timeline(case=case),
-            "evidence": case_evidence(case=case),
+            "evidence": case_evidence(case=case, just_loaded=True),
             "actions": available_actions(user=self.request.user, case=case),
         }
         return Response(CaseDetailSerializer(case, context=context).data, status=status_code)
@@ -127,7 +130,7 @@ class CaseViewSet(viewsets.GenericViewSet):
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def retrieve(self, request, pk=None):
-        return self._detail(int(pk))
+        return self._detail(case_get(user=request.user, pk=int(pk)))
 
     def create(self, request):
         data = CaseOpenInputSerializer(data=request.data)
@@ -155,7 +158,8 @@ class CaseViewSet(viewsets.GenericViewSet):
             request_key=body["request_key"],
         )
         return self._detail(
-            case.pk, status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+            case_get(user=request.user, pk=case.pk),
+            status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
     @extend_schema(
@@ -178,7 +182,6 @@ class CaseViewSet(viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"], url_path="act", url_name="act")
     def act(self, request, pk=None):
-        case = case_get(user=request.user, pk=int(pk))
         data = CaseActInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         body = data.validated_data
@@ -194,13 +197,13 @@ class CaseViewSet(viewsets.GenericViewSet):
                 ) from None
         case = case_act(
             user=request.user,
-            case_id=case.pk,
+            case_id=int(pk),
             action=body["action"],
             reason=body["reason"],
             inspection=inspection,
             request_key=body["request_key"],
         )
-        return self._detail(case.pk)
+        return self._detail(case)
 
     @extend_schema(
         summary=_("Record a payment"),
@@ -222,13 +225,12 @@ class CaseViewSet(viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"], url_path="payments", url_name="pay")
     def payments(self, request, pk=None):
-        case = case_get(user=request.user, pk=int(pk))
         data = CasePayInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         body = data.validated_data
         payment, created = case_pay(
             user=request.user,
-            case_id=case.pk,
+            case_id=int(pk),
             amount=body["amount"],
             paid_on=body["paid_on"],
             reference=body["reference"],

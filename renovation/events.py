@@ -50,7 +50,7 @@ def _head_for_update() -> ChainHead:
     return head
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # the caller's transaction: no savepoint of its own
 def event_append(
     *,
     case,

@@ -7,14 +7,14 @@ prefetched, so rendering costs a fixed number of queries whatever the number of 
 
 from dataclasses import dataclass, replace
 
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, Prefetch, QuerySet, prefetch_related_objects
 from django.http import Http404
 
 from accounts.scoping import scope
 from housing.models import Household, Region, RegionLevel
 from inspections.models import Inspection, InspectionKind
 from renovation.errors import CaseForbidden
-from renovation.evidence import completion_visit, photo_slots
+from renovation.evidence import completion_visit, latest_completion_visit_id, photo_slots_of
 from renovation.models import CaseEvent, CaseState, Payment, RenovationCase
 from renovation.permissions import can_view_case
 from renovation.rules import overdue_cases
@@ -73,10 +73,12 @@ def case_state_counts(*, user, filters: CaseFilters | None = None) -> list[dict]
     ]
 
 
-def case_get(*, user, pk: int) -> RenovationCase:
-    """One case with everything its page shows, or 404 when absent or out of scope."""
-    case = (
-        scope(_cases(), user, CASE_SCOPE)
+def case_detail_queryset() -> QuerySet[RenovationCase]:
+    """Cases with everything one case's page and API answer show, joined (not scoped: the
+    callers scope it, or check can_view_case on what it finds), and the id of the
+    completion visit the case would be judged on (renovation.evidence.completion_visit)."""
+    return (
+        _cases()
         .select_related(
             "entry_appraisal__inspection__inspector",
             "subsidy_standard__key_group",
@@ -85,15 +87,29 @@ def case_get(*, user, pk: int) -> RenovationCase:
             "completion_inspection__appraisal",
             "created_by",
         )
-        .prefetch_related(
-            Prefetch("payments", queryset=Payment.objects.select_related("recorded_by"))
-        )
-        .filter(pk=pk)
-        .first()
+        .annotate(latest_completion_visit_id=latest_completion_visit_id())
     )
+
+
+def case_payments_attach(case: RenovationCase) -> RenovationCase:
+    """Load the case's payments into `case.payments.all()`. A case with nothing paid has
+    none to read: every payment adds to paid_total in the transaction that records it."""
+    if case.paid_total > 0:
+        prefetch_related_objects(
+            [case], Prefetch("payments", queryset=Payment.objects.select_related("recorded_by"))
+        )
+    else:
+        cache = case.__dict__.setdefault("_prefetched_objects_cache", {})
+        cache["payments"] = Payment.objects.none()
+    return case
+
+
+def case_get(*, user, pk: int) -> RenovationCase:
+    """One case with everything its page shows, or 404 when absent or out of scope."""
+    case = scope(case_detail_queryset(), user, CASE_SCOPE).filter(pk=pk).first()
     if case is None:
         raise Http404("No such case.")
-    return case
+    return case_payments_attach(case)
 
 
 def case_timeline(*, case: RenovationCase) -> list[CaseEvent]:
@@ -133,7 +149,7 @@ def township_list(*, user) -> QuerySet[Region]:
     return scope(Region.objects.filter(level=RegionLevel.TOWNSHIP), user, "code").order_by("code")
 
 
-def case_evidence(*, case: RenovationCase, inspection=None) -> dict:
+def case_evidence(*, case: RenovationCase, inspection=None, just_loaded: bool = False) -> dict:
     """The evidence checklist of a case.
 
     {"before": {"present": [Slot], "missing": [Slot]},     # appraisal kind, before stage
@@ -142,10 +158,14 @@ def case_evidence(*, case: RenovationCase, inspection=None) -> dict:
                     "inspector": User | None, "works_inspector": User | None,
                     "different_person": bool | None, "acceptable": bool}}
     "different_person" is None while no one supervises the works yet.
+    just_loaded: the case comes from case_get or a service in this request (see
+    renovation.evidence.completion_visit).
     """
-    before_present, before_missing = photo_slots(case, InspectionKind.APPRAISAL, "before")
-    after_present, after_missing = photo_slots(case, InspectionKind.COMPLETION, "after")
-    visit = completion_visit(case, inspection)
+    before, after = (InspectionKind.APPRAISAL, "before"), (InspectionKind.COMPLETION, "after")
+    slots = photo_slots_of(case, [before, after])
+    before_present, before_missing = slots[before]
+    after_present, after_missing = slots[after]
+    visit = completion_visit(case, inspection, just_loaded=just_loaded)
     appraisal = getattr(visit, "appraisal", None) if visit is not None else None
     grade = appraisal.grade if appraisal is not None else None
     different = None

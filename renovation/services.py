@@ -26,6 +26,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Subquery
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -50,7 +51,7 @@ from renovation.models import (
 )
 from renovation.permissions import can_open_case, can_view_case
 from renovation.rules import area_problem, area_rule_for, number, subsidy_standard_for
-from renovation.selectors import CaseFilters, case_list
+from renovation.selectors import CaseFilters, case_detail_queryset, case_list
 from renovation.workflow import (
     HOUSE_STATUS,
     STEPS,
@@ -68,10 +69,9 @@ from renovation.workflow import (
 
 
 def _visible_case(*, user, case_id) -> RenovationCase:
+    """The case, with what its answer shows; 404 when absent or outside the user's regions."""
     try:
-        case = RenovationCase.objects.select_related("house__household__village").get(
-            pk=int(case_id)
-        )
+        case = case_detail_queryset().get(pk=int(case_id))
     except (RenovationCase.DoesNotExist, TypeError, ValueError):
         raise Http404("No such case.") from None
     if not can_view_case(user, case):
@@ -79,19 +79,34 @@ def _visible_case(*, user, case_id) -> RenovationCase:
     return case
 
 
-def _case_for_update(*, user, case_id) -> RenovationCase:
-    """The case, row-locked; 404 when absent or outside the user's regions."""
-    try:
-        case = (
-            RenovationCase.objects.select_for_update(of=("self",))
-            .select_related("house__household__village", "entry_appraisal__inspection")
-            .get(pk=int(case_id))
+def _case_for_update(*, user, case_id, request_key=None) -> RenovationCase:
+    """The case, row-locked, with what its answer shows; 404 when absent or outside the
+    user's regions. With a request key, the same query brings the event already stored
+    under it, if any (`replayed_case_id`, `replayed_step`: see _replay_of)."""
+    qs = case_detail_queryset().select_for_update(of=("self",))
+    if request_key:
+        stored = CaseEvent.objects.filter(request_key=request_key)
+        qs = qs.annotate(
+            replayed_case_id=Subquery(stored.values("case_id")[:1]),
+            replayed_step=Subquery(stored.values("data__step")[:1]),
         )
+    try:
+        case = qs.get(pk=int(case_id))
     except (RenovationCase.DoesNotExist, TypeError, ValueError):
         raise Http404("No such case.") from None
     if not can_view_case(user, case):
         raise Http404("No such case.")
     return case
+
+
+def _conflict(request_key: str) -> IdempotencyConflict:
+    return IdempotencyConflict(
+        _(
+            "The request key %(key)s was already used for another step or case; a new "
+            "request needs a new key."
+        )
+        % {"key": request_key}
+    )
 
 
 def _replay(request_key, *, case_id=None, step: str) -> CaseEvent | None:
@@ -103,14 +118,18 @@ def _replay(request_key, *, case_id=None, step: str) -> CaseEvent | None:
     if event is None:
         return None
     if (case_id is not None and event.case_id != int(case_id)) or event.data.get("step") != step:
-        raise IdempotencyConflict(
-            _(
-                "The request key %(key)s was already used for another step or case; a new "
-                "request needs a new key."
-            )
-            % {"key": request_key}
-        )
+        raise _conflict(request_key)
     return event
+
+
+def _replay_of(case: RenovationCase, request_key, *, step: str) -> bool:
+    """Is this a repeat of a request already carried out on this locked case (loaded by
+    _case_for_update with the key)? A key used for another case or step is a conflict."""
+    if not request_key or getattr(case, "replayed_case_id", None) is None:
+        return False
+    if case.replayed_case_id != case.pk or case.replayed_step != step:
+        raise _conflict(request_key)
+    return True
 
 
 def _check_request_key(request_key) -> str | None:
@@ -213,8 +232,8 @@ def _take_step(
         raise forbidden(user, step)
 
     with transaction.atomic():
-        case = _case_for_update(user=user, case_id=case_id)
-        if _replay(request_key, case_id=case_id, step=step.name) is not None:
+        case = _case_for_update(user=user, case_id=case_id, request_key=request_key)
+        if _replay_of(case, request_key, step=step.name):
             return case
         problem = step_problem(
             user=user, case=case, step=step, reason=reason, inspection=inspection
@@ -761,8 +780,9 @@ def case_pay(
         )
 
     with transaction.atomic():
-        case = _case_for_update(user=user, case_id=case_id)
-        if request_key and (replay := _replay(request_key, case_id=case_id, step="pay")):
+        case = _case_for_update(user=user, case_id=case_id, request_key=request_key)
+        if _replay_of(case, request_key, step="pay"):
+            replay = _replay(request_key, case_id=case_id, step="pay")
             return Payment.objects.get(pk=replay.data["payment"]), False
         problem = step_problem(user=user, case=case, step=step)
         if problem is not None:

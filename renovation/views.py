@@ -125,7 +125,7 @@ def _detail_context(request, case, *, act_form=None, pay_form=None, error=None) 
         "case": case,
         "household": case.house.household,
         "timeline": case_timeline(case=case),
-        "evidence": case_evidence(case=case),
+        "evidence": case_evidence(case=case, just_loaded=True),
         "allowed_actions": allowed,
         "blocked_actions": blocked,
         "waiting_actions": waiting,

@@ -503,3 +503,25 @@ def test_two_officials_approving_over_the_api_get_one_200_and_one_409():
     assert state_of(case) == CaseState.COUNTY_APPROVED
     assert CaseEvent.objects.filter(case=case, to_state=CaseState.COUNTY_APPROVED).count() == 1
     assert verify_chain()[1] is None
+
+
+# ---------------------------------------------------------------------------------------
+# What one step costs
+
+
+@pytest.mark.postgis_only
+@pytest.mark.django_db
+def test_a_county_approval_over_the_api_costs_at_most_15_queries(django_assert_max_num_queries):
+    """Fetch and authorize once, lock, check, write (with its history row and map refresh),
+    append the event, answer with the timeline and checklist: the case is read once, its
+    events once, and no query guesses the answer's status before the service runs."""
+    case = case_in_state(CaseState.TOWNSHIP_CHECKED, photos=False)
+    client = api(case.team["county"])
+    with django_assert_max_num_queries(15):
+        response = client.post(
+            act(case), {"action": "county_approve", "request_key": "cost-1"}, format="json"
+        )
+    assert response.status_code == 200
+    assert response.json()["state"] == CaseState.COUNTY_APPROVED
+    assert [e["to_state"] for e in response.json()["timeline"]][-1] == CaseState.COUNTY_APPROVED
+    assert verify_chain()[1] is None
