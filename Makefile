@@ -33,6 +33,7 @@ bench: bootstrap
 lint: bootstrap
 	@.venv/bin/ruff check .
 	@.venv/bin/ruff format --check .
+	@.venv/bin/lint-imports
 
 messages: bootstrap
 	@$(PY) manage.py makemessages -l zh_Hans --ignore=.venv --ignore=var --ignore=media --ignore=static --ignore=staticfiles --no-obsolete

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "renovation",
     "audit",
     "maps",
+    "portal",
     "demo",
 ]
 
@@ -99,7 +100,15 @@ if DATABASES["default"]["ENGINE"].endswith("spatialite"):
     DATABASES["default"].setdefault("OPTIONS", {})
     # Imports and the seeder write in long transactions; wait rather than fail.
     DATABASES["default"]["OPTIONS"].setdefault("timeout", 30)
-DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default=None)}
+# SpatiaLite tests run in memory, as Django would choose anyway, but named outright: pytest-django
+# takes only the plain sqlite3 engine for SQLite, and under xdist would turn an unset name into
+# "test_<file path>_gw0", a file in a folder that does not exist (pytest-django issue 477).
+DATABASES["default"]["TEST"] = {
+    "NAME": env.str(
+        "TEST_DATABASE_NAME",
+        default=":memory:" if DATABASES["default"]["ENGINE"].endswith("spatialite") else None,
+    )
+}
 SPATIALITE_LIBRARY_PATH = env.str("SPATIALITE_LIBRARY_PATH", default="mod_spatialite")
 if env.str("GDAL_LIBRARY_PATH", default=""):
     GDAL_LIBRARY_PATH = env.str("GDAL_LIBRARY_PATH")

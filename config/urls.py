@@ -4,6 +4,7 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("housing.urls")),
+    path("", include("portal.urls")),
     path("", include("inspections.urls")),
     path("", include("renovation.urls")),
     path("", include("audit.urls")),

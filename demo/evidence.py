@@ -49,7 +49,8 @@ from inspections.models import (
     RequiredPhotoSlot,
     SiteHazard,
 )
-from inspections.photos import photo_process, photo_upload
+from inspections.photos import photo_upload
+from inspections.processing import photo_process
 from inspections.selectors import required_slots
 from inspections.services import inspection_submit
 

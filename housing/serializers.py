@@ -121,7 +121,7 @@ class HouseholdSerializer(GeoFeatureModelSerializer):
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_url(self, household):
-        path = reverse("housing:household_detail", kwargs={"pk": household.pk})
+        path = reverse("portal:household_detail", kwargs={"pk": household.pk})
         request = self.context.get("request")
         return request.build_absolute_uri(path) if request is not None else path
 

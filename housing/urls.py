@@ -13,12 +13,4 @@ urlpatterns = [
         name="home",
     ),
     path("households/", views.household_list_view, name="household_list"),
-    path("households/<int:pk>/", views.household_detail_view, name="household_detail"),
-    path(
-        "households/<int:pk>/reveal-ids/",
-        views.household_reveal_ids_view,
-        name="household_reveal_ids",
-    ),
-    path("regions/", views.region_index_view, name="region_index"),
-    path("regions/<str:code>/", views.region_detail_view, name="region_detail"),
 ]

@@ -1,31 +1,18 @@
-"""The registry's server-rendered pages. Thin: parse, authorize, call a selector or service."""
+"""The registry's own page: the household list. Thin: parse, authorize, call a selector.
+
+The pages that bring every domain together (the household file, the region pages) live in
+portal/, above the apps whose reads they compose.
+"""
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.shortcuts import render
-from django.urls import reverse
-from django.utils.cache import add_never_cache_headers
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
-from accounts.permissions import can_reveal_id_numbers
 from housing.forms import HouseholdFilterForm
-from housing.selectors import (
-    household_get,
-    household_list,
-    region_breadcrumbs,
-    region_children_grade_counts,
-    region_get,
-    region_roots,
-)
-from housing.services import id_numbers_reveal
-from inspections.models import PhotoStage
-from inspections.selectors import household_evidence
-from maps.builders import household_location_map, household_photo_points, region_map
-from renovation.selectors import household_cases
+from housing.selectors import household_list
 
 PAGE_SIZE = 50
-GRADE_COLUMNS = ["A", "B", "C", "D", ""]  # "" = not yet appraised
 
 
 @require_GET
@@ -43,110 +30,4 @@ def household_list_view(request):
         request,
         "housing/household_list.html",
         {"form": form, "page": page, "filtered": form.is_bound},
-    )
-
-
-def _grid_stages(evidence) -> list[dict]:
-    """The photo grid's columns: the stages that have a photo or a missing slot, in order."""
-    used = {cell.stage for row in evidence.photo_grid for cell in row.cells if cell.photos}
-    used |= {slot.stage for entry in evidence.missing_slots for slot in entry.missing}
-    return [
-        {"code": stage, "label": PhotoStage(stage).label}
-        for stage in evidence.stages
-        if stage in used
-    ]
-
-
-def _household_detail_context(request, household, **extra) -> dict:
-    houses = list(household.houses.all())  # current first (the selector orders them)
-    current = household.current_house
-    evidence = household_evidence(user=request.user, household=household)
-    grid_stages = _grid_stages(evidence)
-    photo_points = household_photo_points(
-        user=request.user,
-        household=household,
-        known_photos=[p for i in evidence.inspections for p in i.photos.all()],
-    )
-    return {
-        "household": household,
-        "breadcrumbs": region_breadcrumbs(user=request.user, region=household.village),
-        "current_house": current,
-        "replaced_houses": [h for h in houses if not h.is_current],
-        "members": list(household.members.all()),
-        "map": household_location_map(household, photo_points),
-        "photo_points": photo_points,
-        "can_reveal": can_reveal_id_numbers(request.user, household),
-        "evidence": evidence,
-        "grid_stages": grid_stages,
-        "grid_stage_codes": [stage["code"] for stage in grid_stages],
-        "cases": household_cases(user=request.user, household=household),
-        **extra,
-    }
-
-
-@require_GET
-@login_required
-def household_detail_view(request, pk: int):
-    household = household_get(user=request.user, pk=pk)
-    return render(
-        request, "housing/household_detail.html", _household_detail_context(request, household)
-    )
-
-
-@require_POST
-@login_required
-def household_reveal_ids_view(request, pk: int):
-    """The household file with its ID numbers unmasked, for this response only (and logged)."""
-    household = household_get(user=request.user, pk=pk)
-    if not can_reveal_id_numbers(request.user, household):
-        raise PermissionDenied
-    numbers = id_numbers_reveal(user=request.user, household=household, via="page")
-    context = _household_detail_context(
-        request,
-        household,
-        revealed_id_numbers={n for n in numbers.values() if n},
-        # Changing language re-requests the page: the plain file, not another reveal.
-        language_next=reverse("housing:household_detail", args=[household.pk]),
-    )
-    response = render(request, "housing/household_detail.html", context)
-    # Unmasked ID numbers must not stay in any cache, the browser's included.
-    add_never_cache_headers(response)
-    return response
-
-
-@require_GET
-@login_required
-def region_index_view(request):
-    return render(
-        request, "housing/region_index.html", {"regions": region_roots(user=request.user)}
-    )
-
-
-@require_GET
-@login_required
-def region_detail_view(request, code: str):
-    region = region_get(user=request.user, code=code)
-    counts = region_children_grade_counts(user=request.user, region=region)
-    # Templates cannot look up the "" (not appraised) key: give them lists in column order.
-    rows = [
-        {"region": c["region"], "counts": [c[g] for g in GRADE_COLUMNS], "total": c["total"]}
-        for c in counts
-    ]
-    totals = None
-    if rows:
-        totals = {
-            "counts": [sum(c[g] for c in counts) for g in GRADE_COLUMNS],
-            "total": sum(c["total"] for c in counts),
-        }
-    return render(
-        request,
-        "housing/region_detail.html",
-        {
-            "region": region,
-            "breadcrumbs": region_breadcrumbs(user=request.user, region=region),
-            "rows": rows,
-            "totals": totals,
-            "grade_columns": GRADE_COLUMNS,
-            "map": region_map(region, [row["region"] for row in rows]),
-        },
     )

@@ -28,7 +28,7 @@ from inspections.models import (
     SiteHazard,
 )
 from inspections.permissions import can_view_photo_original
-from inspections.photos import PROCESSING_FAILED
+from inspections.processing import PROCESSING_FAILED
 from inspections.selectors import missing_slots_of
 
 GRADE_CHOICES = [(grade.value, grade.label) for grade in SafetyGrade if grade.value]
@@ -398,7 +398,7 @@ class InspectionSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_url(self, inspection):
-        path = reverse("housing:household_detail", kwargs={"pk": inspection.house.household_id})
+        path = reverse("portal:household_detail", kwargs={"pk": inspection.house.household_id})
         return _absolute(self.context, path)
 
 

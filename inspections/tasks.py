@@ -2,10 +2,10 @@
 
 from celery import shared_task
 
+from inspections.processing import photo_process as process
+
 
 @shared_task(ignore_result=True)
 def photo_process(photo_id: int) -> None:
     """Process one uploaded photo; safe to run again (the service is idempotent)."""
-    from inspections.photos import photo_process as process
-
     process(photo_id=photo_id)

@@ -7,7 +7,7 @@ import pytest
 # shapely first: if Django's system GEOS is loaded before shapely's bundled one, shapely's
 # WKB writer fails ("WKB output dimension must be 2 or 3").
 import shapely  # noqa: F401
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import translation
 
 from accounts.models import Role
@@ -47,6 +47,25 @@ def _test_settings(settings, tmp_path):
     translation.activate("en")
     yield
     translation.deactivate()
+
+
+@pytest.fixture(scope="class")
+def class_rows(django_db_setup, django_db_blocker):
+    """Rows that the tests of one class share: built once, rolled back after the last test.
+
+    A class-scoped fixture that asks for this builds its rows in an open transaction. Each
+    test still asks for `db`, which runs it in a savepoint inside, so what a test writes is
+    undone after it as usual; the shared rows go when the class ends (Django's setUpTestData).
+    For data slow to build, such as seed_demo's county.
+    """
+    with django_db_blocker.unblock():
+        shared = transaction.atomic()
+        shared.__enter__()
+        try:
+            yield
+        finally:
+            transaction.set_rollback(True)
+            shared.__exit__(None, None, None)
 
 
 @pytest.fixture

@@ -198,7 +198,7 @@ def _households(filters: _Filters) -> QuerySet[Household]:
 
 
 def _household_url(household_id: int) -> str:
-    return reverse("housing:household_detail", kwargs={"pk": household_id})
+    return reverse("portal:household_detail", kwargs={"pk": household_id})
 
 
 def _case_url(case: RenovationCase) -> str:

@@ -9,6 +9,8 @@ import shapely
 from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.db.models import F
+from django.test import override_settings
+from django.utils import translation
 
 from accounts.models import Role, User
 from demo.registry import COUNTY, REFERENCE_DATE
@@ -34,9 +36,20 @@ def seed(**options) -> str:
     return out.getvalue()
 
 
+@pytest.fixture(scope="class")
+def seeded_once(class_rows) -> str:
+    """One seed for all the tests of a class (see class_rows)."""
+    demo_settings = override_settings(
+        ANJU_DEMO_PASSWORD=PASSWORD,
+        PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
+    )
+    with demo_settings, translation.override("en"):
+        return seed()
+
+
 @pytest.fixture
-def seeded(db) -> str:
-    return seed()
+def seeded(seeded_once, db) -> str:
+    return seeded_once
 
 
 def shape(geometry):
@@ -106,161 +119,168 @@ def test_the_same_seed_gives_identical_data_and_another_seed_different_data():
     assert other != first
 
 
-def test_villages_tile_the_county_without_overlap(seeded):
-    county = shape(Region.objects.get(code=COUNTY[0]).boundary)
-    villages = [shape(r.boundary) for r in Region.objects.filter(level="village")]
-    townships = Region.objects.filter(level="township").order_by("code")
-
-    assert 90 <= len(villages) <= 110
-    assert townships.count() == 10
-    assert [t.code for t in townships][:2] == ["520399100", "520399101"]
-    assert all(v.is_valid and not v.is_empty for v in villages)
-    assert all(v.difference(county).area < 1e-12 for v in villages)
-    union = shapely.union_all(villages)
-    # Areas add up to the county's, and so does their union: no overlap, no gap.
-    assert sum(v.area for v in villages) == pytest.approx(county.area, rel=1e-6)
-    assert union.area == pytest.approx(county.area, rel=1e-6)
-    minx, miny, maxx, maxy = county.bounds
-    assert minx >= 107.6 and maxx <= 108.2 and miny >= 27.0 and maxy <= 27.5
-    for village in Region.objects.filter(level="village").select_related("parent"):
-        assert village.code.startswith(village.parent.code) and len(village.code) == 12
-        assert shape(village.boundary).difference(shape(village.parent.boundary)).area < 1e-12
-    names = list(Region.objects.filter(code__startswith=COUNTY[0]).values_list("name", flat=True))
-    assert len(names) == len(set(names))
-
-
-def test_every_household_lies_inside_its_village(seeded):
-    inside = Household.objects.filter(location__within=F("village__boundary")).count()
-
-    assert Household.objects.count() == N
-    assert inside == N
-
-
-def test_id_numbers_are_valid_unique_and_match_sex_and_birth_date(seeded):
-    members = list(FamilyMember.objects.select_related("household"))
-    numbers = [m.id_number for m in members]
-
-    assert len(numbers) == len(set(numbers)) > 2 * N
-    for member in members:
-        info = idnumbers.parse(member.id_number)
-        assert member.id_number.startswith("520399")
-        assert (member.sex, member.birth_date) == (info.sex, info.birth_date)
-        assert member.birth_date < REFERENCE_DATE
-    heads = [m for m in members if m.relation == Relation.HEAD]
-    assert len(heads) == N
-    for head in heads:
-        household = head.household
-        assert (head.name, head.id_number) == (household.head_name, household.head_id_number)
-        age = (REFERENCE_DATE - head.birth_date).days / 365.25
-        assert 22 <= age <= 93
-
-
-def test_relatives_have_plausible_ages(seeded):
-    by_household = {}
-    for m in FamilyMember.objects.order_by("household", "id"):
-        by_household.setdefault(m.household_id, []).append(m)
-    for members in by_household.values():
-        head = members[0]
-        assert head.relation == Relation.HEAD
-        for m in members[1:]:
-            years = (head.birth_date - m.birth_date).days / 365.25  # > 0: older than the head
-            if m.relation == Relation.PARENT:
-                assert years >= 20
-            elif m.relation in (Relation.CHILD, Relation.GRANDCHILD):
-                assert years <= -15
-            elif m.relation == Relation.SPOUSE:
-                assert m.sex != head.sex
-
-
-def test_rows_pass_model_validation(seeded):
-    for household in Household.objects.order_by("archive_no")[:20]:
-        household.full_clean()
-        household.houses.get(is_current=True).full_clean()
-        for member in household.members.all():
-            member.full_clean()
-    assert re.fullmatch(r"5203991\d{5}-\d{4}", Household.objects.first().archive_no)
-    assert House.objects.filter(is_current=True).count() == N
-
-
-def test_grades_key_groups_and_renovations_have_a_realistic_mix(seeded):
-    grades = Counter(House.objects.values_list("safety_grade", flat=True))
-    share = {grade: grades[grade] / N for grade in ["A", "B", "C", "D", ""]}
-
-    assert share["A"] + share["B"] >= 0.65
-    assert 0.08 <= share["C"] <= 0.18
-    assert 0.02 <= share["D"] <= 0.08
-    assert 0.02 <= share[""] <= 0.15
-    key = Household.objects.filter(key_group__isnull=False).count() / N
-    assert 0.12 <= key <= 0.28
-    # Works in progress only on dangerous houses; a completed one passed its check (A or B).
-    in_works = House.objects.filter(renovation_status__in=["planned", "in_progress"])
-    assert set(in_works.values_list("safety_grade", flat=True)) <= {"C", "D"}
-    assert in_works.exists()
-    completed = House.objects.filter(renovation_status="completed")
-    assert set(completed.values_list("safety_grade", flat=True)) <= {"A", "B"}
-
-
-def test_key_groups_are_created_when_the_table_is_empty(seeded):
-    assert KeyGroup.objects.count() == 8
-    assert KeyGroup.objects.get(code="minimum_income").name == "低保户"
-
-
-def test_one_demo_user_per_role_with_the_demo_password_and_regions(seeded):
-    users = {u.username: u for u in User.objects.prefetch_related("regions")}
-
-    regions = {name: sorted(r.code for r in u.regions.all()) for name, u in users.items()}
-    assert {name: (u.role, regions[name]) for name, u in users.items()} == {
-        "inspector": (Role.INSPECTOR, ["520399100"]),
-        "township": (Role.TOWNSHIP_OFFICIAL, ["520399100"]),
-        "county": (Role.COUNTY_OFFICIAL, ["520399"]),
-        "auditor": (Role.AUDITOR, ["520399"]),
-        "admin": (Role.ADMINISTRATOR, []),
-    }
-    assert all(u.check_password(PASSWORD) for u in users.values())
-    assert [n for n, u in users.items() if u.is_superuser or u.is_staff] == ["admin"]
-
-
 def column_starts(line: str) -> list[int]:
     """Where each column starts, in terminal cells (a Chinese character takes two)."""
     cells = [2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line]
     return [sum(cells[: m.start()]) for m in re.finditer(r"(?:^|(?<=  ))\S", line)]
 
 
-def test_the_demo_logins_are_printed_as_an_aligned_table(seeded):
-    township = Region.objects.get(code="520399100").name
-    lines = seeded.splitlines()
+class TestOneSeededCounty:
+    """What one seed made, checked by tests that only read it and share it."""
 
-    assert lines[0].startswith("Created the demo county 安居示范县 (520399) in ")
-    assert "Townships: 10; villages: " in lines[0]
-    assert f"; households: {N}; houses: {N}; family members: " in lines[0]
-    assert lines[1] == (
-        "Demo logins (synthetic data, never for production). "
-        "Open http://127.0.0.1:8000/ and sign in as:"
-    )
-    table = [re.split(r"\s{2,}", line) for line in lines[2:]]
-    assert [table[0], *table[2:]] == [
-        ["Username", "Role", "Regions", "Password"],
-        ["inspector", "Inspector", f"{township} (520399100)", PASSWORD],
-        ["township", "Township official", f"{township} (520399100)", PASSWORD],
-        ["county", "County official", "安居示范县 (520399)", PASSWORD],
-        ["auditor", "Auditor", "安居示范县 (520399)", PASSWORD],
-        ["admin", "Administrator", "all regions", PASSWORD],
-    ]
-    assert all(set(cell) == {"-"} for cell in table[1])
-    assert len({tuple(column_starts(line)) for line in lines[2:]}) == 1
+    def test_villages_tile_the_county_without_overlap(self, seeded):
+        county = shape(Region.objects.get(code=COUNTY[0]).boundary)
+        villages = [shape(r.boundary) for r in Region.objects.filter(level="village")]
+        townships = Region.objects.filter(level="township").order_by("code")
 
+        assert 90 <= len(villages) <= 110
+        assert townships.count() == 10
+        assert [t.code for t in townships][:2] == ["520399100", "520399101"]
+        assert all(v.is_valid and not v.is_empty for v in villages)
+        assert all(v.difference(county).area < 1e-12 for v in villages)
+        union = shapely.union_all(villages)
+        # Areas add up to the county's, and so does their union: no overlap, no gap.
+        assert sum(v.area for v in villages) == pytest.approx(county.area, rel=1e-6)
+        assert union.area == pytest.approx(county.area, rel=1e-6)
+        minx, miny, maxx, maxy = county.bounds
+        assert minx >= 107.6 and maxx <= 108.2 and miny >= 27.0 and maxy <= 27.5
+        for village in Region.objects.filter(level="village").select_related("parent"):
+            assert village.code.startswith(village.parent.code) and len(village.code) == 12
+            assert shape(village.boundary).difference(shape(village.parent.boundary)).area < 1e-12
+        names = list(
+            Region.objects.filter(code__startswith=COUNTY[0]).values_list("name", flat=True)
+        )
+        assert len(names) == len(set(names))
 
-def test_if_empty_on_a_seeded_database_only_prints_the_logins(seeded):
-    before = county_digest()
+    def test_every_household_lies_inside_its_village(self, seeded):
+        inside = Household.objects.filter(location__within=F("village__boundary")).count()
 
-    out = seed(if_empty=True, seed=99, households=50)
+        assert Household.objects.count() == N
+        assert inside == N
 
-    assert county_digest() == before
-    assert Household.objects.count() == N
-    lines = out.splitlines()
-    assert lines[0] == "The demo county already exists; nothing to do."
-    assert lines[1] == seeded.splitlines()[1]
-    assert lines[2:] == seeded.splitlines()[2:]
+    def test_id_numbers_are_valid_unique_and_match_sex_and_birth_date(self, seeded):
+        members = list(FamilyMember.objects.select_related("household"))
+        numbers = [m.id_number for m in members]
+
+        assert len(numbers) == len(set(numbers)) > 2 * N
+        for member in members:
+            info = idnumbers.parse(member.id_number)
+            assert member.id_number.startswith("520399")
+            assert (member.sex, member.birth_date) == (info.sex, info.birth_date)
+            assert member.birth_date < REFERENCE_DATE
+        heads = [m for m in members if m.relation == Relation.HEAD]
+        assert len(heads) == N
+        for head in heads:
+            household = head.household
+            assert (head.name, head.id_number) == (household.head_name, household.head_id_number)
+            age = (REFERENCE_DATE - head.birth_date).days / 365.25
+            assert 22 <= age <= 93
+
+    def test_relatives_have_plausible_ages(self, seeded):
+        by_household = {}
+        for m in FamilyMember.objects.order_by("household", "id"):
+            by_household.setdefault(m.household_id, []).append(m)
+        for members in by_household.values():
+            head = members[0]
+            assert head.relation == Relation.HEAD
+            for m in members[1:]:
+                years = (head.birth_date - m.birth_date).days / 365.25  # > 0: older than the head
+                if m.relation == Relation.PARENT:
+                    assert years >= 20
+                elif m.relation in (Relation.CHILD, Relation.GRANDCHILD):
+                    assert years <= -15
+                elif m.relation == Relation.SPOUSE:
+                    assert m.sex != head.sex
+
+    def test_rows_pass_model_validation(self, seeded):
+        for household in Household.objects.order_by("archive_no")[:20]:
+            household.full_clean()
+            household.houses.get(is_current=True).full_clean()
+            for member in household.members.all():
+                member.full_clean()
+        assert re.fullmatch(r"5203991\d{5}-\d{4}", Household.objects.first().archive_no)
+        assert House.objects.filter(is_current=True).count() == N
+
+    def test_grades_key_groups_and_renovations_have_a_realistic_mix(self, seeded):
+        grades = Counter(House.objects.values_list("safety_grade", flat=True))
+        share = {grade: grades[grade] / N for grade in ["A", "B", "C", "D", ""]}
+
+        assert share["A"] + share["B"] >= 0.65
+        assert 0.08 <= share["C"] <= 0.18
+        assert 0.02 <= share["D"] <= 0.08
+        assert 0.02 <= share[""] <= 0.15
+        key = Household.objects.filter(key_group__isnull=False).count() / N
+        assert 0.12 <= key <= 0.28
+        # Works in progress only on dangerous houses; a completed one passed its check (A or B).
+        in_works = House.objects.filter(renovation_status__in=["planned", "in_progress"])
+        assert set(in_works.values_list("safety_grade", flat=True)) <= {"C", "D"}
+        assert in_works.exists()
+        completed = House.objects.filter(renovation_status="completed")
+        assert set(completed.values_list("safety_grade", flat=True)) <= {"A", "B"}
+
+    def test_key_groups_are_created_when_the_table_is_empty(self, seeded):
+        assert KeyGroup.objects.count() == 8
+        assert KeyGroup.objects.get(code="minimum_income").name == "低保户"
+
+    def test_one_demo_user_per_role_with_the_demo_password_and_regions(self, seeded):
+        users = {u.username: u for u in User.objects.prefetch_related("regions")}
+
+        regions = {name: sorted(r.code for r in u.regions.all()) for name, u in users.items()}
+        assert {name: (u.role, regions[name]) for name, u in users.items()} == {
+            "inspector": (Role.INSPECTOR, ["520399100"]),
+            "township": (Role.TOWNSHIP_OFFICIAL, ["520399100"]),
+            "county": (Role.COUNTY_OFFICIAL, ["520399"]),
+            "auditor": (Role.AUDITOR, ["520399"]),
+            "admin": (Role.ADMINISTRATOR, []),
+        }
+        assert all(u.check_password(PASSWORD) for u in users.values())
+        assert [n for n, u in users.items() if u.is_superuser or u.is_staff] == ["admin"]
+
+    def test_the_demo_logins_are_printed_as_an_aligned_table(self, seeded):
+        township = Region.objects.get(code="520399100").name
+        lines = seeded.splitlines()
+
+        assert lines[0].startswith("Created the demo county 安居示范县 (520399) in ")
+        assert "Townships: 10; villages: " in lines[0]
+        assert f"; households: {N}; houses: {N}; family members: " in lines[0]
+        assert lines[1] == (
+            "Demo logins (synthetic data, never for production). "
+            "Open http://127.0.0.1:8000/ and sign in as:"
+        )
+        table = [re.split(r"\s{2,}", line) for line in lines[2:]]
+        assert [table[0], *table[2:]] == [
+            ["Username", "Role", "Regions", "Password"],
+            ["inspector", "Inspector", f"{township} (520399100)", PASSWORD],
+            ["township", "Township official", f"{township} (520399100)", PASSWORD],
+            ["county", "County official", "安居示范县 (520399)", PASSWORD],
+            ["auditor", "Auditor", "安居示范县 (520399)", PASSWORD],
+            ["admin", "Administrator", "all regions", PASSWORD],
+        ]
+        assert all(set(cell) == {"-"} for cell in table[1])
+        assert len({tuple(column_starts(line)) for line in lines[2:]}) == 1
+
+    def test_if_empty_on_a_seeded_database_only_prints_the_logins(self, seeded):
+        before = county_digest()
+
+        out = seed(if_empty=True, seed=99, households=50)
+
+        assert county_digest() == before
+        assert Household.objects.count() == N
+        lines = out.splitlines()
+        assert lines[0] == "The demo county already exists; nothing to do."
+        assert lines[1] == seeded.splitlines()[1]
+        assert lines[2:] == seeded.splitlines()[2:]
+
+    def test_seeding_a_seeded_database_again_is_refused(self, seeded):
+        with pytest.raises(CommandError) as caught:
+            seed(seed=12)
+
+        assert str(caught.value) == (
+            "The demo county 520399 already exists in this database; seed_demo adds it only once. "
+            "Use --if-empty to print the demo logins, or start from an empty database (a new "
+            "DATABASE_URL, or delete the SpatiaLite file) to seed again."
+        )
+        assert Household.objects.count() == N
 
 
 @pytest.mark.django_db
@@ -268,18 +288,6 @@ def test_if_empty_on_an_empty_database_seeds():
     out = seed(if_empty=True)
 
     assert out.startswith("Created the demo county")
-    assert Household.objects.count() == N
-
-
-def test_seeding_a_seeded_database_again_is_refused(seeded):
-    with pytest.raises(CommandError) as caught:
-        seed(seed=12)
-
-    assert str(caught.value) == (
-        "The demo county 520399 already exists in this database; seed_demo adds it only once. "
-        "Use --if-empty to print the demo logins, or start from an empty database (a new "
-        "DATABASE_URL, or delete the SpatiaLite file) to seed again."
-    )
     assert Household.objects.count() == N
 
 

@@ -107,7 +107,8 @@ def upload_photo(
     """
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from inspections.photos import photo_process, photo_upload
+    from inspections.photos import photo_upload
+    from inspections.processing import photo_process
 
     photo, created = photo_upload(
         user=user or inspection.inspector,

@@ -9,7 +9,7 @@ import pytest
 
 from inspections import evidence, imaging
 from inspections.models import Photo
-from inspections.photos import photo_process
+from inspections.processing import photo_process
 from tests.factories import HouseFactory, HouseholdFactory
 from tests.inspections import images
 from tests.inspections.factories import InspectionFactory, flag_summary, upload_photo

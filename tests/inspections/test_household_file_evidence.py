@@ -107,7 +107,7 @@ def inspected(slots, households, inspector):
 
 
 def detail(client, household):
-    return client.get(reverse("housing:household_detail", args=[household.pk]))
+    return client.get(reverse("portal:household_detail", args=[household.pk]))
 
 
 def section(html: str, section_id: str) -> str:
@@ -209,7 +209,7 @@ def test_the_evidence_follows_the_language(client, township_official, inspected)
     client.force_login(township_official)
 
     html = client.get(
-        reverse("housing:household_detail", args=[inspected["household"].pk]),
+        reverse("portal:household_detail", args=[inspected["household"].pk]),
         headers={"accept-language": "zh-hans"},
     ).content.decode()
 

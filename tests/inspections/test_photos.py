@@ -13,7 +13,8 @@ from PIL import Image
 
 from inspections.errors import IdempotencyConflict, InspectionRefused
 from inspections.models import Photo, PhotoStatus
-from inspections.photos import PhotoRejected, photo_process, photo_upload
+from inspections.photos import PhotoRejected, photo_upload
+from inspections.processing import photo_process
 from tests.factories import UserFactory
 from tests.inspections import images
 from tests.inspections.factories import InspectionFactory, flag_summary, stored_files, upload_photo

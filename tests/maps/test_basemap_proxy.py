@@ -192,8 +192,8 @@ def test_pages_point_at_the_proxy_and_never_carry_the_key(
 ):
     client.force_login(county_official)
     pages = [
-        reverse("housing:household_detail", args=[households["village1"].pk]),
-        reverse("housing:region_detail", args=[regions["county"].code]),
+        reverse("portal:household_detail", args=[households["village1"].pk]),
+        reverse("portal:region_detail", args=[regions["county"].code]),
     ]
     for url in pages:
         html = client.get(url).content.decode()

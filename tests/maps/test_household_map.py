@@ -94,7 +94,7 @@ def photographed(households, inspector):
 
 
 def detail(client, household, **kwargs):
-    return client.get(reverse("housing:household_detail", args=[household.pk]), **kwargs)
+    return client.get(reverse("portal:household_detail", args=[household.pk]), **kwargs)
 
 
 def map_section(html: str) -> str:

@@ -486,7 +486,7 @@ def test_popup_shows_an_in_scope_household_and_404s_outside_the_scope(
     assert response.status_code == 200
     text = response.content.decode()
     assert own.head_name in text and own.archive_no in text
-    assert reverse("housing:household_detail", args=[own.pk]) in text
+    assert reverse("portal:household_detail", args=[own.pk]) in text
 
     response = client.get(reverse("maps:popup", args=[other.pk]))
     assert response.status_code == 404

@@ -536,7 +536,7 @@ def test_the_household_file_shows_its_cases_with_their_timeline(client):
     household = case.house.household
     login(client, case.team["auditor"])
 
-    response = client.get(reverse("housing:household_detail", args=[household.pk]))
+    response = client.get(reverse("portal:household_detail", args=[household.pk]))
 
     html = response.content.decode()
     page = text(response)
@@ -558,7 +558,7 @@ def test_a_household_without_cases_has_no_case_section(client):
     household = HouseholdFactory(village=make_region("520399100200"))
     HouseFactory(household=household)
     login(client, UserFactory(role=Role.ADMINISTRATOR))
-    response = client.get(reverse("housing:household_detail", args=[household.pk]))
+    response = client.get(reverse("portal:household_detail", args=[household.pk]))
     assert response.status_code == 200
     assert 'id="renovation-cases"' not in response.content.decode()
 
