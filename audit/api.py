@@ -85,7 +85,7 @@ class AnomalyPagination(Pagination):
         paginated["properties"]["counts"] = {
             "type": "object",
             "description": str(_("How many anomalies of each kind, whatever the kind filter.")),
-            "properties": {code: {"type": "integer"} for code in AnomalyKind.codes},
+            "properties": {code: {"type": "integer"} for code in AnomalyKind.values},
         }
         paginated["required"] = [*paginated.get("required", []), "counts"]
         return paginated

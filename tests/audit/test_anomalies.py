@@ -77,7 +77,7 @@ def test_clean_data_has_no_anomalies_of_any_kind(clean, auditor):
     worklist = anomaly_worklist(user=auditor)
 
     assert worklist.anomalies == []
-    assert worklist.counts == dict.fromkeys(AnomalyKind.codes, 0)
+    assert worklist.counts == dict.fromkeys(AnomalyKind.values, 0)
 
 
 def test_rejected_and_withdrawn_cases_are_not_anomalies(clean, auditor):
@@ -430,7 +430,7 @@ def test_filters_by_kind_region_and_year_and_counts_every_kind(planted, auditor)
         ("double_benefit", planted["h2"]),
     ]
     assert everything.counts == {
-        **dict.fromkeys(AnomalyKind.codes, 0),
+        **dict.fromkeys(AnomalyKind.values, 0),
         "no_key_group": 3,
         "double_benefit": 1,
     }
@@ -492,6 +492,6 @@ def test_the_number_of_queries_does_not_grow_with_the_cases(auditor, regions):
     with CaptureQueriesContext(connection) as many:
         large = anomaly_worklist(user=User.objects.get(pk=auditor.pk))
 
-    assert {code for code, n in small.counts.items() if n} == set(AnomalyKind.codes)
+    assert {code for code, n in small.counts.items() if n} == set(AnomalyKind.values)
     assert large.counts["overdue"] == 5
     assert len(many.captured_queries) == len(few.captured_queries)

@@ -201,7 +201,7 @@ def test_the_api_answers_a_page_of_anomalies_with_counts(auditor, planted):
     assert set(body) == {"count", "next", "previous", "results", "counts"}
     assert body["count"] == 3
     assert body["counts"] == {
-        **dict.fromkeys(AnomalyKind.codes, 0),
+        **dict.fromkeys(AnomalyKind.values, 0),
         "no_key_group": 1,
         "double_benefit": 1,
         "missing_id": 1,
@@ -259,7 +259,7 @@ def test_the_api_refuses_bad_filters_naming_each(auditor, regions):
 
     assert response.status_code == 400
     assert response.json() == {
-        "kind": ["Unknown kind “bogus”; use one of: " + ", ".join(AnomalyKind.codes) + "."],
+        "kind": ["Unknown kind “bogus”; use one of: " + ", ".join(AnomalyKind.values) + "."],
         "region": ["region must be a region code of 2, 4, 6, 9 or 12 digits; got “123”."],
         "year": ["Ensure this value is greater than or equal to 2000."],
     }

@@ -189,7 +189,7 @@ def _check_the_demo(out: str) -> None:
 
     # The auditor's worklist finds every planted anomaly on its household.
     planted = planted_of(out)
-    assert list(planted) == AnomalyKind.codes
+    assert list(planted) == AnomalyKind.values
     found = defaultdict(set)
     for anomaly in anomaly_list(user=User.objects.get(username="auditor")):
         found[anomaly.code].add(anomaly.household.archive_no)

@@ -218,8 +218,8 @@ class Command(BaseCommand):
                 _("Planted anomalies, to see in the auditor's worklist: %(list)s.")
                 % {
                     "list": "; ".join(
-                        f"{AnomalyKind.labels[code]}: {', '.join(numbers)}"
-                        for code in AnomalyKind.codes
+                        f"{AnomalyKind(code).label}: {', '.join(numbers)}"
+                        for code in AnomalyKind.values
                         if (numbers := summary.planted.get(code))
                     )
                 }
