@@ -94,7 +94,9 @@ class CaseOpenInputSerializer(serializers.Serializer):
     planned_floor_area = serializers.DecimalField(
         max_digits=7, decimal_places=2, help_text=_("m², within the area rule.")
     )
-    funding_year = serializers.IntegerField()
+    funding_year = serializers.IntegerField(
+        min_value=FUNDING_YEAR_MIN, max_value=FUNDING_YEAR_MAX
+    )  # the model's range, so the schema says it
     batch = serializers.CharField(required=False, allow_blank=True, default="", max_length=40)
     subsidy_amount = serializers.DecimalField(
         max_digits=10,

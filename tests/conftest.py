@@ -12,6 +12,7 @@ from django.utils import translation
 
 from accounts.models import Role
 from tests.factories import HouseFactory, HouseholdFactory, UserFactory, make_region, square
+from tests.housing.known import make_known
 
 # Playwright's sync API runs an event loop in the test thread; the ORM calls that tests make
 # around it are still synchronous, so Django's async-safety guard does not apply.
@@ -85,6 +86,12 @@ def households(regions):
     h1 = HouseFactory(household=HouseholdFactory(village=regions["village1"])).household
     h2 = HouseFactory(household=HouseholdFactory(village=regions["village2"])).household
     return {"village1": h1, "village2": h2}
+
+
+@pytest.fixture
+def known(regions):
+    """A household in village 1 with known ID numbers, a current house and one member."""
+    return make_known(regions)
 
 
 @pytest.fixture
