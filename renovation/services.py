@@ -226,9 +226,9 @@ def _take_step(
     """The core every step shares: find and lock the case, check, write, append the event."""
     reason = (reason or "").strip()
     if not role_may(user, step):
-        _visible_case(user=user, case_id=case_id)  # 404 outside the user's regions first
+        case = _visible_case(user=user, case_id=case_id)  # 404 outside the user's regions first
         if _replay(request_key, case_id=case_id, step=step.name) is not None:
-            return _visible_case(user=user, case_id=case_id)
+            return case
         raise forbidden(user, step)
 
     with transaction.atomic():
