@@ -184,11 +184,6 @@ class HouseholdEvidence:
     stages: list[str] = field(default_factory=lambda: list(STAGE_ORDER))
 
 
-def _current_house_id(household: Household) -> int | None:
-    house = household.current_house
-    return house.pk if house is not None else None
-
-
 def household_evidence(*, user, household: Household) -> HouseholdEvidence:
     """The inspections, photo grid, missing slots and flags of one household.
 
@@ -199,7 +194,8 @@ def household_evidence(*, user, household: Household) -> HouseholdEvidence:
     if not can_view_household(user, household):
         raise Http404("No such household.")
     inspections = list(inspection_list(user=user).filter(house__household=household))
-    house_id = _current_house_id(household)
+    house = household.current_house
+    house_id = house.pk if house is not None else None
     current = [i for i in inspections if i.house_id == house_id]
     photos = [p for i in current for p in i.photos.all()]  # newest inspection first
 

@@ -68,22 +68,15 @@ from renovation.workflow import (
 # Helpers
 
 
-def _visible_case(*, user, case_id) -> RenovationCase:
-    """The case, with what its answer shows; 404 when absent or outside the user's regions."""
-    try:
-        case = case_detail_queryset().get(pk=int(case_id))
-    except (RenovationCase.DoesNotExist, TypeError, ValueError):
-        raise Http404("No such case.") from None
-    if not can_view_case(user, case):
-        raise Http404("No such case.")
-    return case
+def _case_get(*, user, case_id, lock: bool = False, request_key=None) -> RenovationCase:
+    """The case, with what its answer shows; 404 when absent or outside the user's regions.
 
-
-def _case_for_update(*, user, case_id, request_key=None) -> RenovationCase:
-    """The case, row-locked, with what its answer shows; 404 when absent or outside the
-    user's regions. With a request key, the same query brings the event already stored
-    under it, if any (`replayed_case_id`, `replayed_step`: see _replay_of)."""
-    qs = case_detail_queryset().select_for_update(of=("self",))
+    lock: row-locked (select_for_update). With a request key, the same query brings the
+    event already stored under it, if any (`replayed_case_id`, `replayed_step`: see
+    _replay_of)."""
+    qs = case_detail_queryset()
+    if lock:
+        qs = qs.select_for_update(of=("self",))
     if request_key:
         stored = CaseEvent.objects.filter(request_key=request_key)
         qs = qs.annotate(
@@ -124,7 +117,7 @@ def _replay(request_key, *, case_id=None, step: str) -> CaseEvent | None:
 
 def _replay_of(case: RenovationCase, request_key, *, step: str) -> bool:
     """Is this a repeat of a request already carried out on this locked case (loaded by
-    _case_for_update with the key)? A key used for another case or step is a conflict."""
+    _case_get with the key)? A key used for another case or step is a conflict."""
     if not request_key or getattr(case, "replayed_case_id", None) is None:
         return False
     if case.replayed_case_id != case.pk or case.replayed_step != step:
@@ -226,13 +219,13 @@ def _take_step(
     """The core every step shares: find and lock the case, check, write, append the event."""
     reason = (reason or "").strip()
     if not role_may(user, step):
-        case = _visible_case(user=user, case_id=case_id)  # 404 outside the user's regions first
+        case = _case_get(user=user, case_id=case_id)  # 404 outside the user's regions first
         if _replay(request_key, case_id=case_id, step=step.name) is not None:
             return case
         raise forbidden(user, step)
 
     with transaction.atomic():
-        case = _case_for_update(user=user, case_id=case_id, request_key=request_key)
+        case = _case_get(user=user, case_id=case_id, lock=True, request_key=request_key)
         if _replay_of(case, request_key, step=step.name):
             return case
         problem = step_problem(
@@ -761,10 +754,10 @@ def case_pay(
     step = STEPS["pay"]
     replay = _replay(request_key, case_id=case_id, step="pay")
     if replay is not None:
-        _visible_case(user=user, case_id=case_id)
+        _case_get(user=user, case_id=case_id)
         return Payment.objects.get(pk=replay.data["payment"]), False
     if not role_may(user, step):
-        _visible_case(user=user, case_id=case_id)
+        _case_get(user=user, case_id=case_id)
         raise forbidden(user, step)
     amount = _money(amount, _("Amount"))
     if amount <= 0:
@@ -780,7 +773,7 @@ def case_pay(
         )
 
     with transaction.atomic():
-        case = _case_for_update(user=user, case_id=case_id, request_key=request_key)
+        case = _case_get(user=user, case_id=case_id, lock=True, request_key=request_key)
         if _replay_of(case, request_key, step="pay"):
             replay = _replay(request_key, case_id=case_id, step="pay")
             return Payment.objects.get(pk=replay.data["payment"]), False
