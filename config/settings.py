@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "inspections",
     "renovation",
     "audit",
+    "reports",
     "maps",
     "portal",
     "demo",
@@ -218,6 +219,20 @@ if MAP_TILE_CACHE_DIR:
 MAP_TILE_CACHE_DAYS = env.float("MAP_TILE_CACHE_DAYS", default=30)
 # How long the proxy waits for Tianditu before answering 502 (seconds).
 MAP_TILE_TIMEOUT = env.float("MAP_TILE_TIMEOUT", default=5.0)
+
+# --- exports (reports app) ---------------------------------------------------
+# The site's address as people reach it: printed in the QR code of every PDF page. Empty:
+# the address the export was asked for from.
+ANJU_PUBLIC_URL = env.str("ANJU_PUBLIC_URL", default="")
+# Where export jobs write their files before storing them (empty: the system's temp dir).
+ANJU_EXPORT_TMP_DIR = env.str("ANJU_EXPORT_TMP_DIR", default="")
+# A running export that reports no progress for this long is taken for dead: it may be
+# retried, and a new delivery of its task starts it again.
+ANJU_EXPORT_STALE_S = env.int("ANJU_EXPORT_STALE_S", default=300)
+# How much of a file /verify/ reads looking for a document number when its hash is unknown.
+ANJU_VERIFY_SCAN_BYTES = env.int("ANJU_VERIFY_SCAN_BYTES", default=64 * 1024 * 1024)
+# Largest file /verify/ accepts.
+ANJU_VERIFY_MAX_BYTES = env.int("ANJU_VERIFY_MAX_BYTES", default=512 * 1024 * 1024)
 
 # --- field evidence --------------------------------------------------------
 # A photo file larger than this is refused (bytes).

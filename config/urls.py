@@ -8,6 +8,7 @@ urlpatterns = [
     path("", include("inspections.urls")),
     path("", include("renovation.urls")),
     path("", include("audit.urls")),
+    path("", include("reports.urls")),
     path("maps/basemap/", include("maps.basemap_urls")),
     path("", include("maps.urls")),
     path("api/", include("config.api_urls")),

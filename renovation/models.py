@@ -297,17 +297,27 @@ class CaseEventKind(models.TextChoices):
     OPENED = "opened", _("Opened")
     TRANSITION = "transition", _("State change")
     PAYMENT = "payment", _("Payment")
+    DOCUMENT = "document", _("Document issued")
 
 
 class CaseEvent(models.Model):
-    """Append-only. Its hash covers its own fields and the previous event's hash."""
+    """Append-only. Its hash covers its own fields and the previous event's hash.
+
+    Most events belong to a case; a document issued by Anju (reports.Export) is recorded in
+    the same chain with no case, so the chain also vouches for every exported file."""
 
     case = models.ForeignKey(
-        RenovationCase, on_delete=models.PROTECT, related_name="events", verbose_name=_("case")
+        RenovationCase,
+        on_delete=models.PROTECT,
+        related_name="events",
+        verbose_name=_("case"),
+        null=True,
+        blank=True,
+        help_text=_("Empty for an event about no case: a document issued."),
     )
     kind = models.CharField(_("kind"), max_length=12, choices=CaseEventKind.choices)
     from_state = models.CharField(_("from"), max_length=20, choices=CaseState.choices, blank=True)
-    to_state = models.CharField(_("to"), max_length=20, choices=CaseState.choices)
+    to_state = models.CharField(_("to"), max_length=20, choices=CaseState.choices, blank=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,

@@ -12,6 +12,8 @@ PACKAGES=(
   redis-server                                # the Celery broker (tests run a real worker)
   gettext                                     # compilemessages / makemessages
   fonts-noto-cjk                              # Chinese text in screenshots and reports
+  libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0  # WeasyPrint's text layout (PDF reports)
+  poppler-utils                               # pdftoppm/pdftotext: tests render the PDFs to PNG
   chromium                                    # Playwright drives Debian's browser
 )
 

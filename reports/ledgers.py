@@ -1,0 +1,503 @@
+"""The ledgers (台账): households, family members, cases, payments and the auditor's worklist,
+as XLSX or CSV. README.md lists their columns with the Chinese headers.
+
+Each ledger is one query built from the app selectors (so it holds what its user may see,
+with a list page's own filters for "export what I see"), its labels, masking and
+neutralising computed in SQL, so that on PostgreSQL the CSV is written by COPY straight from
+the database and the other writers only stream rows (reports.tabular). ID numbers are
+masked (first 6 and last 4 characters) unless the user may see them in full; the members'
+birth dates likewise show only the year, so a masked number cannot be rebuilt from them.
+"""
+
+import datetime
+
+from django.conf import settings
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    FilteredRelation,
+    FloatField,
+    Func,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import (
+    Cast,
+    Coalesce,
+    Concat,
+    ExtractYear,
+    Left,
+    Right,
+    Round,
+    TruncSecond,
+)
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from accounts.permissions import can_see_full_id_numbers
+from accounts.scoping import scope
+from audit.anomalies import anomaly_list
+from housing.models import (
+    DisabilityLevel,
+    FamilyMember,
+    LocationSource,
+    Relation,
+    RenovationStatus,
+    SafetyGrade,
+    Sex,
+    StructureType,
+)
+from renovation.models import (
+    BuildMode,
+    CaseEvent,
+    CaseState,
+    Payment,
+    RenovationCase,
+    RenovationMethod,
+)
+from reports.errors import ExportError
+from reports.scope import filters_form_of, funding_year_of, region_of
+from reports.tabular import FORMULA_STARTS, Column, write_csv_query, write_csv_rows, write_xlsx
+
+CASE_SCOPE = "house__household__village__code"
+# The steps whose date the cases ledger shows, in the order of the chain.
+STEP_STATES = [
+    CaseState.VILLAGE_REVIEWED,
+    CaseState.NOTICED,
+    CaseState.TOWNSHIP_CHECKED,
+    CaseState.COUNTY_APPROVED,
+    CaseState.WORKS_STARTED,
+    CaseState.WORKS_FINISHED,
+    CaseState.COMPLETION_PASSED,
+    CaseState.PAID,
+]
+
+
+# --- SQL helpers ---------------------------------------------------------------------
+
+
+def label(field: str, choices) -> Case:
+    """A choice field's label in the export's language, computed by the database."""
+    return Case(
+        *(When(**{field: value}, then=Value(str(text))) for value, text in choices),
+        default=F(field),
+        output_field=CharField(),
+    )
+
+
+def yes_no(field: str) -> Case:
+    return Case(
+        When(**{field: True}, then=Value(_("Yes"))),
+        default=Value(_("No")),
+        output_field=CharField(),
+    )
+
+
+def masked(field: str) -> Case:
+    """An ID number as the masking of housing.idnumbers.mask: 520329********123X."""
+    return Case(
+        When(**{field: ""}, then=Value("")),
+        default=Concat(Left(field, 6), Value("*" * 8), Right(field, 4)),
+        output_field=CharField(),
+    )
+
+
+def local_time(field: str) -> TruncSecond:
+    """A timestamp in the local time zone, to the second (the same text on every database)."""
+    return TruncSecond(field, tzinfo=timezone.get_current_timezone())
+
+
+class Coordinate(Func):
+    """ST_X / ST_Y of a point: the same function on PostGIS and SpatiaLite."""
+
+    output_field = FloatField()
+
+    def __init__(self, expression, axis: str):
+        super().__init__(expression, function=f"ST_{axis}")
+
+
+def coordinate(field: str, axis: str) -> Round:
+    return Round(Coordinate(field, axis), 6)
+
+
+def user_name(field: str) -> Coalesce:
+    """Who: the user's username (stable, unlike display names)."""
+    return Coalesce(F(f"{field}__username"), Value(""), output_field=CharField())
+
+
+class Ledger:
+    """Columns and their SQL: `columns` [(Column, expression)], text columns neutralised
+    in SQL for CSV (XLSX cells are typed, so nothing there is ever a formula)."""
+
+    def __init__(self, sheet: str, queryset: QuerySet, columns: list[tuple[Column, object]]):
+        self.sheet = sheet
+        self.queryset = queryset
+        self.columns = [c for c, _e in columns]
+        self.expressions = {c.key: e for c, e in columns}
+
+    def query(self, *, neutralise: bool) -> QuerySet:
+        """The rows, as annotations named `x_<key>` (never clashing with a model field)."""
+        qs = self.queryset.annotate(**{f"x_{c.key}": self.expressions[c.key] for c in self.columns})
+        if neutralise:
+            firsts = {f"f_{c.key}": Left(f"x_{c.key}", 1) for c in self.columns if c.kind == "text"}
+            qs = qs.annotate(**firsts).annotate(
+                **{
+                    f"n_{c.key}": Case(
+                        When(
+                            **{f"f_{c.key}__in": FORMULA_STARTS},
+                            then=Concat(Value("'"), F(f"x_{c.key}")),
+                        ),
+                        default=F(f"x_{c.key}"),
+                        output_field=CharField(),
+                    )
+                    for c in self.columns
+                    if c.kind == "text"
+                }
+            )
+        return qs
+
+    def rows(self, *, neutralise: bool) -> QuerySet:
+        """values_list of the columns, in order (neutralised text for CSV)."""
+        names = [
+            f"n_{c.key}" if neutralise and c.kind == "text" else f"x_{c.key}" for c in self.columns
+        ]
+        return self.query(neutralise=neutralise).values_list(*names)
+
+
+# --- the ledgers ---------------------------------------------------------------------
+
+# (key, header, kind, XLSX width): the header is what README.md documents.
+HOUSEHOLD_COLUMNS = [
+    ("archive_no", gettext_lazy("Archive number"), "text", 20),
+    ("township", gettext_lazy("Township"), "text", 10),
+    ("village_code", gettext_lazy("Village code"), "text", 14),
+    ("village_name", gettext_lazy("Village"), "text", 10),
+    ("head_name", gettext_lazy("Head of household"), "text", 10),
+    ("head_id", gettext_lazy("Head's ID number"), "text", 20),
+    ("phone", gettext_lazy("Phone"), "text", 14),
+    ("address", gettext_lazy("Address"), "text", 24),
+    ("key_group_name", gettext_lazy("Key group"), "text", 16),
+    ("poverty_relocation_text", gettext_lazy("Poverty-relocation housing"), "text", 8),
+    ("longitude", gettext_lazy("Longitude (WGS84)"), "number", 12),
+    ("latitude", gettext_lazy("Latitude (WGS84)"), "number", 12),
+    ("location_source_text", gettext_lazy("Location source"), "text", 14),
+    ("structure", gettext_lazy("Structure"), "text", 12),
+    ("storeys", gettext_lazy("Storeys"), "number", 6),
+    ("floor_area", gettext_lazy("Floor area (m²)"), "number", 10),
+    ("year_built", gettext_lazy("Year built"), "number", 8),
+    ("grade", gettext_lazy("Safety grade"), "text", 8),
+    ("renovation", gettext_lazy("Renovation status"), "text", 12),
+    ("case_state", gettext_lazy("Latest case state"), "text", 14),
+    ("case_year", gettext_lazy("Latest case funding year"), "number", 8),
+]
+
+
+def households_ledger(job) -> Ledger:
+    from housing.selectors import household_list
+
+    form = filters_form_of(job)
+    qs = household_list(user=job.user, filters=form.filters()).prefetch_related(None)
+    qs = qs.annotate(current=FilteredRelation("houses", condition=Q(houses__is_current=True)))
+    latest = RenovationCase.objects.filter(house__household=OuterRef("pk")).order_by(
+        "-created_at", "-id"
+    )
+    full_ids = can_see_full_id_numbers(job.user)
+    expressions = {
+        "archive_no": F("archive_no"),
+        "township": F("village__parent__name"),
+        "village_code": F("village__code"),
+        "village_name": F("village__name"),
+        "head_name": F("head_name"),
+        "head_id": F("head_id_number") if full_ids else masked("head_id_number"),
+        "phone": F("phone"),
+        "address": F("address"),
+        "key_group_name": Coalesce(F("key_group__name"), Value(""), output_field=CharField()),
+        "poverty_relocation_text": yes_no("poverty_relocation"),
+        "longitude": coordinate("location", "X"),
+        "latitude": coordinate("location", "Y"),
+        "location_source_text": label("location_source", LocationSource.choices),
+        "structure": label("current__structure_type", StructureType.choices),
+        "storeys": F("current__storeys"),
+        "floor_area": F("current__floor_area"),
+        "year_built": F("current__year_built"),
+        "grade": label("current__safety_grade", SafetyGrade.choices),
+        "renovation": label("current__renovation_status", RenovationStatus.choices),
+        # The latest case's state, as its label (over the subquery, so in SQL too).
+        "case_state": label("_latest_state", CaseState.choices),
+        "case_year": Subquery(latest.values("funding_year")[:1]),
+    }
+    qs = qs.annotate(_latest_state=Subquery(latest.values("state")[:1]))
+    return Ledger(
+        _("Households"),
+        qs.order_by("archive_no"),
+        [(Column(k, t, kind, w), expressions[k]) for k, t, kind, w in HOUSEHOLD_COLUMNS],
+    )
+
+
+MEMBER_COLUMNS = [
+    ("archive_no", gettext_lazy("Archive number"), "text", 20),
+    ("village_name", gettext_lazy("Village"), "text", 10),
+    ("head_name", gettext_lazy("Head of household"), "text", 10),
+    ("member_name", gettext_lazy("Name"), "text", 10),
+    ("relation_text", gettext_lazy("Relation to the head"), "text", 10),
+    ("id_number_text", gettext_lazy("ID number"), "text", 20),
+    ("sex_text", gettext_lazy("Sex"), "text", 6),
+    ("birth", gettext_lazy("Birth year"), "text", 10),
+    ("disability", gettext_lazy("Disability level"), "text", 10),
+    ("member_phone", gettext_lazy("Phone"), "text", 14),
+]
+
+
+def members_ledger(job) -> Ledger:
+    region = region_of(job)
+    qs = scope(FamilyMember.objects.all(), job.user, "household__village__code")
+    if region is not None:
+        qs = qs.filter(household__village__code__startswith=region.code)
+    full = can_see_full_id_numbers(job.user)
+    expressions = {
+        "archive_no": F("household__archive_no"),
+        "village_name": F("household__village__name"),
+        "head_name": F("household__head_name"),
+        "member_name": F("name"),
+        "relation_text": label("relation", Relation.choices),
+        "id_number_text": F("id_number") if full else masked("id_number"),
+        "sex_text": label("sex", Sex.choices),
+        # The full date only where the full number is shown: with the masked number, a
+        # birth date would give back exactly the characters the mask hides.
+        "birth": Cast("birth_date", CharField())
+        if full
+        else Cast(ExtractYear("birth_date"), CharField()),
+        "disability": label("disability_level", DisabilityLevel.choices),
+        "member_phone": F("phone"),
+    }
+    columns = []
+    for k, t, kind, w in MEMBER_COLUMNS:
+        if k == "birth" and full:
+            t = gettext_lazy("Birth date")
+        columns.append((Column(k, t, kind, w), expressions[k]))
+    return Ledger(_("Family members"), qs.order_by("household__archive_no", "id"), columns)
+
+
+def _step_date(state: str) -> Subquery:
+    first = CaseEvent.objects.filter(case=OuterRef("pk"), to_state=state).order_by("id")
+    return Subquery(first.values("at")[:1])
+
+
+CASE_COLUMNS = [
+    ("case_id", gettext_lazy("Case"), "number", 8),
+    ("archive_no", gettext_lazy("Archive number"), "text", 20),
+    ("township", gettext_lazy("Township"), "text", 10),
+    ("village_name", gettext_lazy("Village"), "text", 10),
+    ("head_name", gettext_lazy("Head of household"), "text", 10),
+    ("key_group_name", gettext_lazy("Key group"), "text", 16),
+    ("state_text", gettext_lazy("State"), "text", 14),
+    ("entry_grade_text", gettext_lazy("Grade at entry"), "text", 8),
+    ("method_text", gettext_lazy("Method"), "text", 16),
+    ("build_mode_text", gettext_lazy("Build mode"), "text", 12),
+    ("household_size_n", gettext_lazy("Household size"), "number", 8),
+    ("planned_area", gettext_lazy("Planned floor area (m²)"), "number", 10),
+    ("subsidy", gettext_lazy("Subsidy (yuan)"), "number", 10),
+    ("subsidy_reason", gettext_lazy("Subsidy override reason"), "text", 20),
+    ("paid", gettext_lazy("Paid (yuan)"), "number", 10),
+    ("outstanding", gettext_lazy("Outstanding (yuan)"), "number", 10),
+    ("overdue_text", gettext_lazy("Payment overdue"), "text", 8),
+    ("payments_n", gettext_lazy("Payments"), "number", 8),
+    ("year", gettext_lazy("Funding year"), "number", 8),
+    ("batch_text", gettext_lazy("Batch"), "text", 10),
+    ("works_inspector_name", gettext_lazy("Works inspector"), "text", 12),
+    ("created_by_name", gettext_lazy("Opened by"), "text", 12),
+    ("opened_at", gettext_lazy("Opened at"), "datetime", 17),
+    *(
+        (f"step_{state.value}", state.label, "datetime", 17)
+        for state in STEP_STATES  # the date each step was taken
+    ),
+    ("closing", gettext_lazy("Closing reason"), "text", 20),
+]
+
+
+def cases_ledger(job) -> Ledger:
+    from renovation.selectors import case_list
+
+    form = filters_form_of(job)
+    qs = case_list(user=job.user, filters=form.filters())
+    cutoff = timezone.make_aware(
+        datetime.datetime.combine(
+            timezone.localdate() - datetime.timedelta(days=settings.ANJU_PAYMENT_DUE_DAYS),
+            datetime.time.min,
+        )
+    )
+    money = DecimalField(max_digits=12, decimal_places=2)
+    expressions = {
+        "case_id": F("id"),
+        "archive_no": F("house__household__archive_no"),
+        "township": F("house__household__village__parent__name"),
+        "village_name": F("house__household__village__name"),
+        "head_name": F("house__household__head_name"),
+        "key_group_name": Coalesce(
+            F("house__household__key_group__name"), Value(""), output_field=CharField()
+        ),
+        "state_text": label("state", CaseState.choices),
+        "entry_grade_text": F("entry_grade"),
+        "method_text": label("method", RenovationMethod.choices),
+        "build_mode_text": label("build_mode", BuildMode.choices),
+        "household_size_n": F("household_size"),
+        "planned_area": F("planned_floor_area"),
+        "subsidy": F("subsidy_amount"),
+        "subsidy_reason": F("subsidy_override_reason"),
+        "paid": F("paid_total"),
+        "outstanding": ExpressionWrapper(F("subsidy_amount") - F("paid_total"), output_field=money),
+        "overdue_text": Case(
+            When(
+                Q(state=CaseState.COMPLETION_PASSED)
+                & Q(completion_passed_at__lt=cutoff)
+                & Q(paid_total__lt=F("subsidy_amount")),
+                then=Value(_("Yes")),
+            ),
+            default=Value(_("No")),
+            output_field=CharField(),
+        ),
+        "payments_n": Subquery(
+            Payment.objects.filter(case=OuterRef("pk"))
+            .order_by()
+            .values("case")
+            .annotate(n=Count("id"))
+            .values("n")[:1]
+        ),
+        "year": F("funding_year"),
+        "batch_text": F("batch"),
+        "works_inspector_name": user_name("works_inspector"),
+        "created_by_name": user_name("created_by"),
+        "opened_at": local_time("created_at"),
+        "closing": F("closing_reason"),
+    }
+    steps = {}
+    for state in STEP_STATES:
+        steps[f"_at_{state.value}"] = _step_date(state)
+        expressions[f"step_{state.value}"] = local_time(f"_at_{state.value}")
+    qs = qs.annotate(**steps).order_by("id")
+    return Ledger(
+        _("Renovation cases"),
+        qs,
+        [(Column(k, t, kind, w), expressions[k]) for k, t, kind, w in CASE_COLUMNS],
+    )
+
+
+PAYMENT_COLUMNS = [
+    ("payment_id", gettext_lazy("Payment"), "number", 8),
+    ("case_ref", gettext_lazy("Case"), "number", 8),
+    ("archive_no", gettext_lazy("Archive number"), "text", 20),
+    ("village_name", gettext_lazy("Village"), "text", 10),
+    ("head_name", gettext_lazy("Head of household"), "text", 10),
+    ("year", gettext_lazy("Funding year"), "number", 8),
+    ("amount_paid", gettext_lazy("Amount (yuan)"), "number", 10),
+    ("paid_date", gettext_lazy("Paid on"), "date", 11),
+    ("reference_text", gettext_lazy("Payment reference"), "text", 18),
+    ("recorded_by_name", gettext_lazy("Recorded by"), "text", 12),
+    ("recorded_at", gettext_lazy("Recorded at"), "datetime", 17),
+]
+
+
+def payments_ledger(job) -> Ledger:
+    region = region_of(job)
+    year = funding_year_of(job)
+    qs = scope(Payment.objects.all(), job.user, f"case__{CASE_SCOPE}")
+    if region is not None:
+        qs = qs.filter(**{f"case__{CASE_SCOPE}__startswith": region.code})
+    if year is not None:
+        qs = qs.filter(case__funding_year=year)
+    expressions = {
+        "payment_id": F("id"),
+        "case_ref": F("case_id"),
+        "archive_no": F("case__house__household__archive_no"),
+        "village_name": F("case__house__household__village__name"),
+        "head_name": F("case__house__household__head_name"),
+        "year": F("case__funding_year"),
+        "amount_paid": F("amount"),
+        "paid_date": F("paid_on"),
+        "reference_text": F("reference"),
+        "recorded_by_name": user_name("recorded_by"),
+        "recorded_at": local_time("created_at"),
+    }
+    return Ledger(
+        _("Payments"),
+        qs.order_by("paid_on", "id"),
+        [(Column(k, t, kind, w), expressions[k]) for k, t, kind, w in PAYMENT_COLUMNS],
+    )
+
+
+WORKLIST_COLUMNS = [
+    ("kind", gettext_lazy("Anomaly"), "text", 24),
+    ("archive_no", gettext_lazy("Archive number"), "text", 20),
+    ("village_name", gettext_lazy("Village"), "text", 10),
+    ("head_name", gettext_lazy("Head of household"), "text", 10),
+    ("case_id", gettext_lazy("Case"), "number", 8),
+    ("year", gettext_lazy("Funding year"), "number", 8),
+    ("reason", gettext_lazy("Reason"), "text", 60),
+]
+
+
+def worklist_rows(job):
+    """The worklist, as on its page with its filters: (columns, rows) computed in Python
+    (each anomaly is worded by audit.anomalies)."""
+    form = filters_form_of(job)
+    data = form.cleaned_data
+    anomalies = anomaly_list(
+        user=job.user,
+        kinds=[data["kind"]] if data.get("kind") else None,
+        region=data.get("region") or None,
+        year=data.get("year"),
+    )
+    job.set_total(len(anomalies))
+    columns = [Column(k, t, kind, w) for k, t, kind, w in WORKLIST_COLUMNS]
+    rows = (
+        (
+            str(a.label),
+            a.household.archive_no,
+            a.household.village.name,
+            a.household.head_name,
+            a.case.pk if a.case else None,
+            a.case.funding_year if a.case else None,
+            a.reason,
+        )
+        for a in anomalies
+    )
+    return columns, rows
+
+
+LEDGERS = {
+    "households": households_ledger,
+    "members": members_ledger,
+    "cases": cases_ledger,
+    "payments": payments_ledger,
+}
+
+
+def build(job) -> None:
+    """The builder of every ledger kind (reports.kinds): one sheet, XLSX or CSV."""
+    kind = job.export.kind
+    fmt = job.export.format
+    if kind == "worklist":
+        columns, rows = worklist_rows(job)
+        if fmt == "csv":
+            write_csv_rows(job.path, columns, rows, job)
+        else:
+            write_xlsx(job.path, columns, rows, job, sheet=_("Worklist"))
+        return
+    if kind not in LEDGERS:
+        raise ExportError(_("There is no ledger of kind “%(kind)s”.") % {"kind": kind})
+    ledger = LEDGERS[kind](job)
+    job.set_total(ledger.queryset.order_by().count())
+    if fmt == "csv":
+        write_csv_query(job.path, ledger.columns, ledger.rows(neutralise=True), job)
+    else:
+        rows = ledger.rows(neutralise=False).iterator(chunk_size=2000)
+        write_xlsx(job.path, ledger.columns, rows, job, sheet=ledger.sheet)

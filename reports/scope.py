@@ -1,0 +1,72 @@
+"""The parameters of a running export, read back and scoped for its user.
+
+Builders never trust Export.params: the region and household are checked again against
+the user's regions as they are now, and a list page's filters are re-read with that page's
+own form, so an export holds exactly what its user may see.
+"""
+
+from importlib import import_module
+
+from django.http import Http404, QueryDict
+from django.utils.translation import gettext as _
+
+from accounts.scoping import code_visible
+from housing.models import Household, Region
+from housing.selectors import household_get
+from reports.errors import ExportError, ExportForbidden
+from reports.kinds import KINDS
+
+
+def region_of(job) -> Region | None:
+    """The export's region (None: all the user's regions), or ExportForbidden."""
+    code = str(job.params.get("region") or "").strip()
+    if not code:
+        return None
+    region = Region.objects.filter(code=code).first()
+    if region is None or not code_visible(job.user, code):
+        raise ExportForbidden(_("There is no region %(code)s among your regions.") % {"code": code})
+    return region
+
+
+def household_of(job) -> Household:
+    """The export's household, in the user's regions, or ExportForbidden."""
+    try:
+        pk = int(job.params.get("household"))
+    except (TypeError, ValueError):
+        raise ExportError(_("No household was named for this export.")) from None
+    try:
+        return household_get(user=job.user, pk=pk)
+    except Http404:
+        raise ExportForbidden(
+            _("There is no household %(id)s among your regions.") % {"id": pk}
+        ) from None
+
+
+def funding_year_of(job) -> int | None:
+    value = job.params.get("funding_year")
+    return int(value) if value not in (None, "") else None
+
+
+def crs_of(job) -> int:
+    return int(job.params.get("crs") or 4326)
+
+
+def filters_form_of(job):
+    """The list page's filter form, bound to the saved query string for the export's user
+    and validated (ExportError with the form's message when the filters no longer hold)."""
+    spec = KINDS[job.export.kind]
+    module, name = spec.filters_form.rsplit(".", 1)
+    form_class = getattr(import_module(module), name)
+    query = QueryDict(mutable=True)
+    for key, values in (job.params.get("filters") or {}).items():
+        query.setlist(key, values if isinstance(values, list) else [values])
+    form = form_class(query, user=job.user)
+    if not form.is_valid():
+        problems = "; ".join(
+            f"{form.fields[f].label if f in form.fields else f}: {' '.join(e)}"
+            for f, e in form.errors.items()
+        )
+        raise ExportError(
+            _("The list's filters are not valid: %(problems)s") % {"problems": problems}
+        )
+    return form
