@@ -55,8 +55,12 @@ class Job:
             total=total, unit=unit, done=self._done, heartbeat_at=timezone.now()
         )
 
-    def advance(self, n: int = 1) -> None:
+    def advance(self, n: int = 1, *, write: bool = True) -> None:
+        """Count n more done; write the count now and then (write=False while the database
+        connection is busy, e.g. streaming a COPY: flush() after)."""
         self._done += n
+        if not write:
+            return
         now = time.monotonic()
         if now - self._last_write >= self.progress_every_s:
             self._last_write = now

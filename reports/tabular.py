@@ -84,7 +84,9 @@ def write_csv_query(path, columns: list[Column], rows: QuerySet, job) -> int:
                 out.write(block)
                 lines = bytes(block).count(b"\n")
                 count += lines
-                job.advance(lines)
+                # The connection is busy with the COPY: the count is written after it.
+                job.advance(lines, write=False)
+    job.flush()
     return count
 
 
