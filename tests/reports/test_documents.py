@@ -167,6 +167,10 @@ class TestHouseholdFile:
         for member in household.members.exclude(id_number=""):
             assert member.id_number not in masked_text
             assert member.id_number in admin_text
+            # The birth date is the part of the number the mask hides: the year only.
+            if member.birth_date:
+                assert member.birth_date.isoformat() not in masked_text
+                assert member.birth_date.isoformat() in admin_text
         if household.phone:
             assert phone_mask(household.phone) in masked_text
             assert household.phone in admin_text
