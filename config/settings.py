@@ -165,6 +165,13 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = TIME_ZONE
+# With Redis, a task taken by a worker that dies (acks_late) goes back to the queue after
+# this many seconds: it must be longer than the longest task (an export of a whole county).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+}
+# One task at a time per worker process: a long export does not hold others back unseen.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 
 # --- API --------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -26,6 +26,7 @@ from reports.errors import ExportError, ExportForbidden
 from reports.kinds import KINDS
 from reports.models import Export, ExportStatus
 from reports.runner import export_stalled, file_sha256
+from reports.tasks import export_run as export_task
 
 logger = logging.getLogger(__name__)
 
@@ -64,9 +65,7 @@ def export_request(*, user, kind: str, format: str, params: dict, base_url: str 
 
 
 def _queue(export_id: int) -> None:
-    from reports.tasks import export_run as task
-
-    task.delay(export_id)
+    export_task.delay(export_id)
 
 
 @transaction.atomic

@@ -1,0 +1,149 @@
+"""An export whose Celery worker is killed mid-job is finished by the next worker.
+
+Real processes: two `celery worker` processes against Redis and the test database; the
+first is killed with SIGKILL while it writes the export, the task (acks_late) goes back to
+the queue after the visibility timeout, and the second worker runs the job from the start.
+"""
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.core.files.storage import default_storage
+from django.core.management import call_command
+from django.db import connection
+from django.test import override_settings
+from django.utils import translation
+
+from accounts.models import User
+from config.celery import app
+from renovation.models import CaseEvent, CaseEventKind, CaseState, RenovationCase
+from reports.models import Export, ExportStatus
+from reports.services import export_request
+from tests.inspections.test_celery_worker import _forget_connections, redis_available
+
+REDIS_URL = "redis://127.0.0.1:6379/14"
+VISIBILITY_S = 2
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start_worker(env: dict, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool=solo",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+            "-l",
+            "info",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def status_of(pk: int) -> Export:
+    return Export.objects.get(pk=pk)
+
+
+# The workers are other processes: they must see committed rows in a database they can
+# open, hence PostGIS and a transactional test.
+@pytest.mark.postgis_only
+@pytest.mark.django_db(transaction=True)
+def test_an_export_whose_worker_is_killed_is_finished_by_the_next_worker(tmp_path, settings):
+    if not redis_available():
+        pytest.fail("Redis is not running on 127.0.0.1:6379 (make test starts it)")
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    media = tmp_path / "media"
+    settings.MEDIA_ROOT = media
+    with override_settings(ANJU_DEMO_PASSWORD="x" * 12), translation.override("en"):
+        call_command("seed_demo", households=60, photos=6, seed=3, stdout=io.StringIO())
+    year = (
+        RenovationCase.objects.filter(state__in=[CaseState.PAID, CaseState.COMPLETION_PASSED])
+        .values_list("funding_year", flat=True)
+        .first()
+    )
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgis://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/"
+        f"{db['NAME']}",
+        "CELERY_BROKER_URL": REDIS_URL,
+        "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_S),
+        "ANJU_EXPORT_STALE_S": "1",
+        "DJANGO_MEDIA_ROOT": str(media),
+    }
+    log = tmp_path / "workers.log"
+    saved = {k: app.conf[k] for k in ("broker_url", "task_always_eager", "result_backend")}
+    app.conf.update(broker_url=REDIS_URL, task_always_eager=False, result_backend=None)
+    _forget_connections()
+    workers = []
+    try:
+        workers.append(start_worker(env, log))
+        # Outside any transaction: the task is published as the export is committed.
+        export = export_request(
+            user=User.objects.get(username="auditor"),
+            kind="acceptance",
+            format="zip",
+            params={"region": "520399", "funding_year": year},
+            base_url="http://testserver",
+        )
+        wait_for(
+            lambda: status_of(export.pk).status == ExportStatus.RUNNING, 60, "the first worker"
+        )
+        workers[0].send_signal(signal.SIGKILL)
+        workers[0].wait(10)
+        crashed = status_of(export.pk)
+        assert crashed.status == ExportStatus.RUNNING and crashed.attempts == 1
+        assert crashed.file == ""
+        # The message comes back to the queue once its visibility timeout has passed.
+        time.sleep(VISIBILITY_S + 1)
+        workers.append(start_worker(env, log))
+        done = wait_for(
+            lambda: (
+                (e := status_of(export.pk)).status in (ExportStatus.DONE, ExportStatus.FAILED) and e
+            ),
+            120,
+            "the second worker to finish the export",
+        )
+        assert done.status == ExportStatus.DONE, done.error + log.read_text()[-3000:]
+        assert done.attempts == 2
+        assert done.done == done.total
+        assert default_storage.exists(done.file)
+        assert CaseEvent.objects.filter(kind=CaseEventKind.DOCUMENT).count() == 1
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.terminate()
+                try:
+                    worker.wait(10)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
+        app.conf.update(saved)
+        _forget_connections()
+        connection.close()
