@@ -19,14 +19,13 @@
         if (name === "kind" || name === "format") { return; }
         p.hidden = kind.params.indexOf(name) === -1;
       });
-      var firstAllowed = null;
       Array.prototype.forEach.call(formatSelect.options, function (option) {
         var allowed = kind.formats.indexOf(option.value) !== -1;
         option.hidden = !allowed;
         option.disabled = !allowed;
-        if (allowed && firstAllowed === null) { firstAllowed = option.value; }
       });
-      if (kind.formats.indexOf(formatSelect.value) === -1) { formatSelect.value = firstAllowed; }
+      // The kind's own first format (its usual one) when the chosen one does not fit.
+      if (kind.formats.indexOf(formatSelect.value) === -1) { formatSelect.value = kind.formats[0]; }
     };
     kindSelect.addEventListener("change", sync);
     sync();
