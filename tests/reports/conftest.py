@@ -1,5 +1,11 @@
-"""The demo county, seeded once per test class, with its photos in a folder of its own, and
-a way to run an export as the worker would."""
+"""The demo county, seeded once for the tests of this package, with its photos in a folder of
+its own, and a way to run an export as the worker would.
+
+Seeding costs seconds, so it is done once per package (per xdist worker, each time the
+worker enters the package) inside a transaction rolled back when it leaves; each test runs
+in a savepoint inside, as usual. Tests that need committed rows (a real worker, a browser)
+cannot run inside that transaction: they live outside this package (tests/test_exports_live.py).
+"""
 
 import io
 from dataclasses import dataclass
@@ -7,6 +13,7 @@ from dataclasses import dataclass
 import pytest
 from django.core.files.storage import default_storage
 from django.core.management import call_command
+from django.db import transaction
 from django.test import override_settings
 from django.utils import translation
 
@@ -40,15 +47,28 @@ class DemoCounty:
         }
 
 
-@pytest.fixture(scope="class")
+@pytest.fixture(scope="package")
 def demo_media(tmp_path_factory):
     return tmp_path_factory.mktemp("demo-media")
 
 
-@pytest.fixture(scope="class")
-def demo_county_once(class_rows, demo_media):
+@pytest.fixture(scope="package")
+def package_rows(django_db_setup, django_db_blocker):
+    """Like tests/conftest.py's class_rows, for the whole package."""
+    with django_db_blocker.unblock():
+        shared = transaction.atomic()
+        shared.__enter__()
+        try:
+            yield
+        finally:
+            transaction.set_rollback(True)
+            shared.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="package")
+def demo_county_once(package_rows, demo_media):
     """seed_demo's county (120 households, 12 photographed, cases in every state), built
-    once for the tests of a class and rolled back after them."""
+    once for the package's tests and rolled back after them."""
     with (
         override_settings(
             MEDIA_ROOT=demo_media,

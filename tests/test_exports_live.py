@@ -1,8 +1,11 @@
-"""An export whose Celery worker is killed mid-job is finished by the next worker.
+"""Exports with committed rows, outside tests/reports (whose tests share one transaction):
 
-Real processes: two `celery worker` processes against Redis and the test database; the
-first is killed with SIGKILL while it writes the export, the task (acks_late) goes back to
-the queue after the visibility timeout, and the second worker runs the job from the start.
+- an export whose Celery worker is killed mid-job is finished by the next worker. Real
+  processes: two `celery worker` processes against Redis and the test database; the first
+  is killed with SIGKILL while it writes the export, the task (acks_late) goes back to the
+  queue after the visibility timeout, and the second worker runs the job from the start;
+- the exports page in a real browser: the form shows what the chosen kind takes, a running
+  export's progress bar moves on its own, and the list survives a reload.
 """
 
 import io
@@ -24,12 +27,15 @@ from accounts.models import User
 from config.celery import app
 from renovation.models import CaseEvent, CaseEventKind, CaseState, RenovationCase
 from reports.models import Export, ExportStatus
+from reports.runner import export_run
 from reports.services import export_request
+from tests.conftest import ARTIFACTS, browser_login
+from tests.factories import FamilyMemberFactory, HouseFactory, HouseholdFactory
 from tests.inspections.test_celery_worker import _forget_connections, redis_available
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
 VISIBILITY_S = 2
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def start_worker(env: dict, log: Path) -> subprocess.Popen:
@@ -55,14 +61,15 @@ def start_worker(env: dict, log: Path) -> subprocess.Popen:
     )
 
 
-def wait_for(predicate, timeout: float, what: str):
+def wait_for(predicate, timeout: float, what: str, log: Path | None = None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    tail = log.read_text(errors="replace")[-3000:] if log is not None else ""
+    raise AssertionError(f"timed out waiting for {what}\n{tail}")
 
 
 def status_of(pk: int) -> Export:
@@ -114,7 +121,10 @@ def test_an_export_whose_worker_is_killed_is_finished_by_the_next_worker(tmp_pat
             base_url="http://testserver",
         )
         wait_for(
-            lambda: status_of(export.pk).status == ExportStatus.RUNNING, 60, "the first worker"
+            lambda: status_of(export.pk).status != ExportStatus.QUEUED,
+            60,
+            "the first worker",
+            log=log,
         )
         workers[0].send_signal(signal.SIGKILL)
         workers[0].wait(10)
@@ -130,6 +140,7 @@ def test_an_export_whose_worker_is_killed_is_finished_by_the_next_worker(tmp_pat
             ),
             120,
             "the second worker to finish the export",
+            log=log,
         )
         assert done.status == ExportStatus.DONE, done.error + log.read_text()[-3000:]
         assert done.attempts == 2
@@ -147,3 +158,63 @@ def test_an_export_whose_worker_is_killed_is_finished_by_the_next_worker(tmp_pat
         app.conf.update(saved)
         _forget_connections()
         connection.close()
+
+
+def visible(page, name: str) -> bool:
+    return page.locator(f'.export-field[data-param="{name}"]').is_visible()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_an_export_is_asked_for_watched_and_downloaded(page, live_server, regions, county_official):
+    for n in range(3):
+        household = HouseholdFactory(village=regions["village1"], head_name=f"王{n}")
+        HouseFactory(household=household)
+        FamilyMemberFactory(household=household)
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    browser_login(page, live_server, county_official)
+    page.goto(f"{live_server.url}/exports/")
+    assert page.locator("h1").inner_text() == "Exports"
+
+    # The form shows only what the chosen kind reads.
+    page.select_option("select[name=kind]", "gis_households")
+    assert visible(page, "region") and visible(page, "crs")
+    assert not visible(page, "funding_year")
+    assert page.locator("select[name=format] option:not([disabled])").all_inner_texts() == [
+        "GeoPackage",
+        "Shapefile (zipped)",
+        "KML",
+        "GeoJSON",
+    ]
+    page.select_option("select[name=kind]", "acceptance")
+    assert visible(page, "region") and visible(page, "funding_year")
+    assert not visible(page, "crs")
+    assert page.locator("select[name=format]").input_value() == "pdf"
+
+    # A job the worker has not picked up yet: the page polls it until it is done.
+    export = Export.objects.create(
+        user=county_official, kind="members", format="csv", params={}, language="en"
+    )
+    Export.objects.filter(pk=export.pk).update(number=f"AJ-2026-{export.pk:06d}")
+    page.reload()
+    row = page.locator(f"#export-{export.pk}")
+    assert row.get_attribute("data-status") == "queued"
+    assert "Queued" in row.inner_text()
+    assert row.locator("a", has_text="Download").count() == 0
+    export_run(export_id=export.pk)
+    page.wait_for_selector(f'#export-{export.pk}[data-status="done"]', timeout=10_000)
+    assert row.locator("progress").get_attribute("value") == "100"
+    assert "3 / 3" in row.inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "exports-page.png"), full_page=True)
+
+    # It is still there after a reload, and downloads.
+    page.reload()
+    with page.expect_download() as download:
+        page.locator(f"#export-{export.pk} a", has_text="Download").click()
+    assert download.value.suggested_filename == f"AJ-2026-{export.pk:06d}-members.csv"
+    assert Export.objects.get(pk=export.pk).status == ExportStatus.DONE
+
+    assert errors == []
+    assert page.external_requests == []
