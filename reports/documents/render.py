@@ -33,11 +33,18 @@ from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
+from PIL import ImageFile
 from pypdf import PdfReader, PdfWriter
 from weasyprint import HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from reports.jobs import Stamp
+
+# WeasyPrint sets Pillow's process-wide LOAD_TRUNCATED_IMAGES when it is imported. That would
+# let a truncated photo through the upload checks of any process that has made a PDF (a
+# worker runs both), so it is put back: our display copies are whole, and a truncated one
+# is an error worth seeing.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 logger = logging.getLogger(__name__)
 # WeasyPrint reports each rendering step at INFO: seven lines a page, in the worker's log, for

@@ -415,7 +415,13 @@ def test_moving_the_cases_to_renovation_and_back_keeps_every_row_table_and_id(pr
     before = before_the_move(graph)
     assert ("inspections", "0006_history") in before
     assert ("renovation", None) in before
-    leaves = sorted(graph.leaf_nodes())
+    # Just across the move: renovation's first migration, and no later one (what came after,
+    # such as events without a case or the reports app, changes tables on purpose).
+    leaves = sorted(
+        ("renovation", "0001_initial") if app == "renovation" else (app, name)
+        for app, name in graph.leaf_nodes()
+        if app != "reports"
+    )
 
     old = migrate(probe, before)
     ids = fill(old, ALIAS)

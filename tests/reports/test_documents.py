@@ -390,3 +390,15 @@ class TestRenderer:
 def test_phone_numbers_keep_their_first_three_and_last_four_digits():
     assert phone_mask("13812345678") == "138****5678"
     assert phone_mask("") == ""
+
+
+def test_making_pdfs_leaves_the_photo_checks_refusing_truncated_images():
+    """WeasyPrint turns on Pillow's LOAD_TRUNCATED_IMAGES for the whole process when it is
+    imported; a worker that has made a PDF must still refuse a truncated upload."""
+    from inspections import imaging
+    from reports.documents import render  # noqa: F401  (imports WeasyPrint)
+    from tests.inspections import images
+
+    with pytest.raises(imaging.ImageRejected) as caught:
+        imaging.check_image(images.corrupt_jpeg())
+    assert caught.value.code == "corrupt"

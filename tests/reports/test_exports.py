@@ -408,6 +408,7 @@ class TestPurge:
         old = run_export(demo_county.auditor, "members", "csv")
         new = run_export(demo_county.auditor, "payments", "csv")
         data = export_bytes(old)
+        key = old.file
         Export.objects.filter(pk=old.pk).update(
             finished_at=timezone.now() - timezone.timedelta(days=31)
         )
@@ -417,7 +418,7 @@ class TestPurge:
         old.refresh_from_db()
         new.refresh_from_db()
         assert old.status == ExportStatus.PURGED and old.file == ""
-        assert not default_storage.exists(f"exports/{old.created_at:%Y/%m}/{old.filename}")
+        assert not default_storage.exists(key)
         assert new.status == ExportStatus.DONE and default_storage.exists(new.file)
         assert document_verify(fileobj=io.BytesIO(data)).outcome == "issued"
 
