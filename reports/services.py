@@ -1,23 +1,17 @@
-"""Every write of the reports app: asking for an export, running it, purging old files,
-and checking whether a file is one that Anju issued.
-
-An export runs as a background job (reports.tasks.export_run): the builder writes a
-temporary file while reporting progress, the file is stored under exports/ in the
-configured storage, and in one transaction the export is marked done and a "document
-issued" event (its number, SHA-256, who, when, parameters and the chain head it printed) is
-appended to the audit hash chain. A stored file whose transaction fails is deleted again,
-so no orphan is left; a job whose worker died is run again from the start when its message
-is delivered again (acks_late), and a job still running elsewhere is left alone.
+"""Every write of the reports app but the job itself (reports.runner): asking for an export,
+trying a failed one again, purging old files, and checking whether a file is one that Anju
+issued (by its SHA-256 and its event in the audit chain).
 """
 
 import datetime
 import logging
 import re
+import threading
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import connections, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -25,7 +19,7 @@ from renovation.events import event_hash
 from reports.errors import ExportError, ExportForbidden
 from reports.kinds import KINDS
 from reports.models import Export, ExportStatus
-from reports.runner import export_stalled, file_sha256
+from reports.runner import export_run, export_stalled, file_sha256
 from reports.tasks import export_run as export_task
 
 logger = logging.getLogger(__name__)
@@ -65,7 +59,21 @@ def export_request(*, user, kind: str, format: str, params: dict, base_url: str 
 
 
 def _queue(export_id: int) -> None:
-    export_task.delay(export_id)
+    if settings.ANJU_EXPORT_IN_THREAD:
+        # No broker (make run): a thread of this process does the job, so the page answers
+        # at once and its progress bar moves, as it would with a worker.
+        threading.Thread(
+            target=_run_in_thread, args=(export_id,), name=f"export-{export_id}", daemon=True
+        ).start()
+    else:
+        export_task.delay(export_id)
+
+
+def _run_in_thread(export_id: int) -> None:
+    try:
+        export_run(export_id=export_id)
+    finally:
+        connections.close_all()  # this thread's own connections
 
 
 @transaction.atomic

@@ -43,6 +43,8 @@ def _test_settings(settings, tmp_path):
     """
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Exports run as Celery tasks (eager), as with a broker, not in a thread of their own.
+    settings.ANJU_EXPORT_IN_THREAD = False
     # A request with Accept-Language leaves its language active in the thread: start and
     # end every test in English so that message assertions do not depend on test order.
     translation.activate("en")

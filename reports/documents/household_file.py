@@ -17,6 +17,7 @@ household export, and the acceptance report's ZIP calls it once per household.
 
 from pathlib import Path
 
+from django.core.files.storage import default_storage
 from django.utils.translation import gettext as _
 
 from accounts.permissions import can_see_full_id_numbers
@@ -97,10 +98,15 @@ def flag_words(flags) -> list[dict]:
 def photo_view(photo: Photo, *, number: int | None = None, point=None) -> dict:
     """One photo as a PDF prints it: its display copy (from our storage) and its caption."""
     ready = photo.status == PhotoStatus.READY and bool(photo.display)
+    status = photo.get_status_display()
+    if ready and not default_storage.exists(photo.display.name):
+        # Said on paper, not left as a blank box: a missing file is itself a finding.
+        ready = False
+        status = _("The photo's file is missing from storage.")
     return {
         "number": number,
         "src": storage_url(photo.display.name) if ready else "",
-        "status": photo.get_status_display(),
+        "status": status,
         "stage": photo.get_stage_display(),
         "angle": photo.get_angle_display(),
         "taken_at": photo.taken_at,

@@ -119,6 +119,29 @@ def ready_photos_of(household: Household) -> int:
 
 @pytest.mark.usefixtures("demo_county")
 class TestHouseholdFile:
+    def test_a_photo_whose_file_is_missing_says_so_on_paper(self, demo_county, demo_media):
+        household = photographed_household_with_case()
+        photo = (
+            Photo.objects.filter(inspection__house__household=household, status=PhotoStatus.READY)
+            .exclude(display="")
+            .order_by("id")
+            .first()
+        )
+        stored = demo_media / photo.display.name
+        hidden = stored.with_suffix(".hidden")
+        stored.rename(hidden)
+        try:
+            export = run_export(
+                demo_county.auditor, "household_file", "pdf", household=household.pk
+            )
+        finally:
+            hidden.rename(stored)
+        assert export.status == ExportStatus.DONE, export.error
+        data = export_bytes(export)
+        text = "\n".join(page_texts(data))
+        assert "The photo's file is missing from storage." in text
+        assert image_count(data) == ready_photos_of(household) - 1
+
     @pytest.mark.parametrize("language", LANGUAGES)
     def test_the_file_holds_the_household_its_photos_and_the_stamp(self, demo_county, language):
         household = photographed_household_with_case()
