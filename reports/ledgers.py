@@ -10,6 +10,7 @@ birth dates likewise show only the year, so a masked number cannot be rebuilt fr
 """
 
 import datetime
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db.models import (
@@ -66,7 +67,14 @@ from renovation.models import (
 )
 from reports.errors import ExportError
 from reports.scope import filters_form_of, funding_year_of, region_of
-from reports.tabular import FORMULA_STARTS, Column, write_csv_query, write_csv_rows, write_xlsx
+from reports.tabular import (
+    FORMULA_STARTS,
+    Column,
+    query_rows,
+    write_csv_query,
+    write_csv_rows,
+    write_xlsx,
+)
 
 CASE_SCOPE = "house__household__village__code"
 # The steps whose date the cases ledger shows, in the order of the chain.
@@ -85,21 +93,24 @@ STEP_STATES = [
 # --- SQL helpers ---------------------------------------------------------------------
 
 
-def label(field: str, choices) -> Case:
-    """A choice field's label in the export's language, computed by the database."""
-    return Case(
-        *(When(**{field: value}, then=Value(str(text))) for value, text in choices),
-        default=F(field),
-        output_field=CharField(),
-    )
+@dataclass(frozen=True)
+class Labelled:
+    """A column read as a code by the inner query and worded by the outer one (see
+    Ledger.sql): the code is computed once a row, however many labels it has."""
+
+    expression: object
+    choices: tuple  # ((code, label), ...)
+    boolean: bool = False
 
 
-def yes_no(field: str) -> Case:
-    return Case(
-        When(**{field: True}, then=Value(_("Yes"))),
-        default=Value(_("No")),
-        output_field=CharField(),
-    )
+def label(field, choices) -> Labelled:
+    """A choice's label in the export's language (the code itself when it has none)."""
+    expression = F(field) if isinstance(field, str) else field
+    return Labelled(expression, tuple((value, str(text)) for value, text in choices))
+
+
+def yes_no(field: str) -> Labelled:
+    return Labelled(F(field), ((True, _("Yes")), (False, _("No"))), boolean=True)
 
 
 def masked(field: str) -> Case:
@@ -135,8 +146,11 @@ def user_name(field: str) -> Coalesce:
 
 
 class Ledger:
-    """Columns and their SQL: `columns` [(Column, expression)], text columns neutralised
-    in SQL for CSV (XLSX cells are typed, so nothing there is ever a formula)."""
+    """A ledger's columns and their SQL, in two levels: the inner query (the app selectors'
+    queryset, scoped and filtered, with each column's value annotated once) and an outer
+    SELECT over it that words codes as labels and, for CSV, neutralises text a spreadsheet
+    would run. Labels over a subquery (the latest case's state) thus cost one subquery a
+    row, and on PostgreSQL the whole CSV is one COPY of that statement."""
 
     def __init__(self, sheet: str, queryset: QuerySet, columns: list[tuple[Column, object]]):
         self.sheet = sheet
@@ -144,33 +158,48 @@ class Ledger:
         self.columns = [c for c, _e in columns]
         self.expressions = {c.key: e for c, e in columns}
 
-    def query(self, *, neutralise: bool) -> QuerySet:
-        """The rows, as annotations named `x_<key>` (never clashing with a model field)."""
-        qs = self.queryset.annotate(**{f"x_{c.key}": self.expressions[c.key] for c in self.columns})
-        if neutralise:
-            firsts = {f"f_{c.key}": Left(f"x_{c.key}", 1) for c in self.columns if c.kind == "text"}
-            qs = qs.annotate(**firsts).annotate(
-                **{
-                    f"n_{c.key}": Case(
-                        When(
-                            **{f"f_{c.key}__in": FORMULA_STARTS},
-                            then=Concat(Value("'"), F(f"x_{c.key}")),
-                        ),
-                        default=F(f"x_{c.key}"),
-                        output_field=CharField(),
-                    )
-                    for c in self.columns
-                    if c.kind == "text"
-                }
-            )
-        return qs
+    def inner(self) -> QuerySet:
+        annotations = {}
+        for column in self.columns:
+            expression = self.expressions[column.key]
+            if isinstance(expression, Labelled):
+                expression = expression.expression
+            annotations[f"x_{column.key}"] = expression
+        return self.queryset.annotate(**annotations).values_list(
+            *(f"x_{c.key}" for c in self.columns)
+        )
 
-    def rows(self, *, neutralise: bool) -> QuerySet:
-        """values_list of the columns, in order (neutralised text for CSV)."""
-        names = [
-            f"n_{c.key}" if neutralise and c.kind == "text" else f"x_{c.key}" for c in self.columns
-        ]
-        return self.query(neutralise=neutralise).values_list(*names)
+    def sql(self, *, neutralise: bool) -> tuple[str, list]:
+        """The outer statement and its parameters."""
+        inner, params = self.inner().query.sql_with_params()
+        selects = []
+        select_params = []
+        quote = "'"
+        for column in self.columns:
+            value = f'ledger."x_{column.key}"'
+            value_params = []
+            expression = self.expressions[column.key]
+            if isinstance(expression, Labelled):
+                if expression.boolean:
+                    words = dict(expression.choices)
+                    value = f"CASE WHEN {value} THEN %s WHEN NOT {value} THEN %s END"
+                    value_params = [words[True], words[False]]
+                else:
+                    whens = " ".join("WHEN %s THEN %s" for _choice in expression.choices)
+                    value = f"CASE {value} {whens} ELSE {value} END"
+                    for code, text in expression.choices:
+                        value_params += [code, text]
+            if neutralise and column.kind == "text":
+                marks = ", ".join(["%s"] * len(FORMULA_STARTS))
+                value = (
+                    f"CASE WHEN SUBSTR({value}, 1, 1) IN ({marks}) "
+                    f"THEN {quote * 4} || {value} ELSE {value} END"
+                )
+                value_params = [*value_params, *FORMULA_STARTS, *value_params, *value_params]
+            selects.append(f'{value} AS "{column.key}"')
+            select_params += value_params
+        statement = f"SELECT {', '.join(selects)} FROM ({inner}) AS ledger"
+        return statement, select_params + list(params)
 
 
 # --- the ledgers ---------------------------------------------------------------------
@@ -232,10 +261,9 @@ def households_ledger(job) -> Ledger:
         "grade": label("current__safety_grade", SafetyGrade.choices),
         "renovation": label("current__renovation_status", RenovationStatus.choices),
         # The latest case's state, as its label (over the subquery, so in SQL too).
-        "case_state": label("_latest_state", CaseState.choices),
+        "case_state": label(Subquery(latest.values("state")[:1]), CaseState.choices),
         "case_year": Subquery(latest.values("funding_year")[:1]),
     }
-    qs = qs.annotate(_latest_state=Subquery(latest.values("state")[:1]))
     return Ledger(
         _("Households"),
         qs.order_by("archive_no"),
@@ -497,7 +525,7 @@ def build(job) -> None:
     ledger = LEDGERS[kind](job)
     job.set_total(ledger.queryset.order_by().count())
     if fmt == "csv":
-        write_csv_query(job.path, ledger.columns, ledger.rows(neutralise=True), job)
+        write_csv_query(job.path, ledger.columns, ledger.sql(neutralise=True), job)
     else:
-        rows = ledger.rows(neutralise=False).iterator(chunk_size=2000)
+        rows = query_rows(*ledger.sql(neutralise=False))
         write_xlsx(job.path, ledger.columns, rows, job, sheet=ledger.sheet)

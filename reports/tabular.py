@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import xlsxwriter
 from django.db import connection
-from django.db.models import QuerySet
 
 BOM = "\ufeff"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -65,12 +64,40 @@ def write_csv_rows(path, columns: list[Column], rows, job) -> int:
     return count
 
 
-def write_csv_query(path, columns: list[Column], rows: QuerySet, job) -> int:
-    """The rows of a values_list query whose text columns are already neutralised in SQL:
-    COPY on PostgreSQL (the database writes the CSV), the csv module elsewhere."""
+def _jit_off(cursor) -> None:
+    """A ledger's statement is long and its cost estimate high, which makes PostgreSQL
+    JIT-compile it: seconds of compiling for a query that runs in a couple. Off for this
+    export's session (set back by _jit_reset)."""
+    cursor.execute("SET jit = off")
+
+
+def _jit_reset(cursor) -> None:
+    cursor.execute("RESET jit")
+
+
+def query_rows(sql: str, params: list):
+    """The rows of a statement, fetched in chunks (a server-side cursor on PostgreSQL)."""
+    postgres = connection.vendor == "postgresql"
+    if postgres:
+        with connection.cursor() as cursor:
+            _jit_off(cursor)
+    try:
+        with connection.chunked_cursor() as cursor:
+            cursor.execute(sql, params)
+            while rows := cursor.fetchmany(ROWS_PER_CHUNK):
+                yield from rows
+    finally:
+        if postgres:
+            with connection.cursor() as cursor:
+                _jit_reset(cursor)
+
+
+def write_csv_query(path, columns: list[Column], statement: tuple[str, list], job) -> int:
+    """The rows of a statement whose text columns are already neutralised in SQL: COPY on
+    PostgreSQL (the database writes the CSV), the csv module elsewhere."""
+    sql, params = statement
     if connection.vendor != "postgresql":
-        return write_csv_rows(path, columns, rows.iterator(chunk_size=ROWS_PER_CHUNK), job)
-    sql, params = rows.query.sql_with_params()
+        return write_csv_rows(path, columns, query_rows(sql, params), job)
     header = [str(c.label) for c in columns]
     count = 0
     with open(path, "w", encoding="utf-8", newline="") as handle:
@@ -78,16 +105,29 @@ def write_csv_query(path, columns: list[Column], rows: QuerySet, job) -> int:
         csv.writer(handle, lineterminator="\n").writerow(header)
     with open(path, "ab") as out, connection.cursor() as cursor:
         raw = cursor.cursor  # psycopg's client-side-binding cursor: mogrify is exact
-        statement = raw.mogrify(sql, params)
-        with raw.copy(f"COPY ({statement}) TO STDOUT WITH (FORMAT csv)") as copy:
-            for block in copy:
-                out.write(block)
-                lines = bytes(block).count(b"\n")
-                count += lines
-                # The connection is busy with the COPY: the count is written after it.
-                job.advance(lines, write=False)
+        statement_sql = raw.mogrify(sql, params)
+        _jit_off(raw)
+        try:
+            with raw.copy(f"COPY ({statement_sql}) TO STDOUT WITH (FORMAT csv)") as copy:
+                for block in copy:
+                    out.write(block)
+                    lines = bytes(block).count(b"\n")
+                    count += lines
+                    # The connection is busy with the COPY: the count is written after it.
+                    job.advance(lines, write=False)
+        finally:
+            _jit_reset(raw)
     job.flush()
     return count
+
+
+def _parse_time(value: str):
+    try:
+        if len(value) == 10:
+            return datetime.date.fromisoformat(value)
+        return datetime.datetime.fromisoformat(value)
+    except ValueError:
+        return value
 
 
 def write_xlsx(path, columns: list[Column], rows, job, *, sheet: str) -> int:
@@ -118,6 +158,8 @@ def write_xlsx(path, columns: list[Column], rows, job, *, sheet: str) -> int:
             for c, value in enumerate(row):
                 if value is None or value == "":
                     continue
+                if isinstance(value, str) and columns[c].kind in ("date", "datetime"):
+                    value = _parse_time(value)  # SQLite hands dates back as text
                 if isinstance(value, datetime.datetime):
                     worksheet.write_datetime(r, c, value.replace(tzinfo=None), time_format)
                 elif isinstance(value, datetime.date):
