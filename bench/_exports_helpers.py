@@ -249,7 +249,8 @@ def csv_copy_deadlocks(*, username: str, timeout_s: float = 15.0) -> bool:
                     stamp=None,
                 )
                 rows = User.objects.filter(username=username).values_list("pk")
-                write_csv_query(job.path, [Column("id", "id", "number")], rows, job)
+                statement = rows.query.sql_with_params()
+                write_csv_query(job.path, [Column("id", "id", "number")], statement, job)
             finished.set()
         finally:
             if finished.is_set():

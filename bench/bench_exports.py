@@ -645,6 +645,8 @@ def django_setup(args) -> ThrowawayDatabase:
     os.environ.setdefault("DJANGO_SECRET_KEY", "bench-exports-not-a-secret-" + "x" * 40)
     os.environ["DJANGO_MEDIA_ROOT"] = args.worker_media
     os.environ["ANJU_EXPORT_TMP_DIR"] = str(Path(args.worker_media) / "export-tmp")
+    # Each export runs in this process, as a worker runs it (not in a thread of its own).
+    os.environ["ANJU_EXPORT_IN_THREAD"] = "false"
     # No broker: Celery runs each task eagerly, in this process, after the commit.
     os.environ.pop("CELERY_BROKER_URL", None)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -921,8 +923,7 @@ def worker_ledger_sql(database, kw) -> dict:
         stamp=None,
     )
     ledger = ledgers.households_ledger(job)
-    rows = ledger.rows(neutralise=True)
-    sql, params = rows.query.sql_with_params()
+    sql, params = ledger.sql(neutralise=True)
     with connection.cursor() as cursor:
         statement = cursor.cursor.mogrify(sql, params)
         cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS OFF) {statement}")

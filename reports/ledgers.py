@@ -62,7 +62,6 @@ from renovation.models import (
     CaseEvent,
     CaseState,
     Payment,
-    RenovationCase,
     RenovationMethod,
 )
 from reports.errors import ExportError
@@ -236,9 +235,6 @@ def households_ledger(job) -> Ledger:
     form = filters_form_of(job)
     qs = household_list(user=job.user, filters=form.filters()).prefetch_related(None)
     qs = qs.annotate(current=FilteredRelation("houses", condition=Q(houses__is_current=True)))
-    latest = RenovationCase.objects.filter(house__household=OuterRef("pk")).order_by(
-        "-created_at", "-id"
-    )
     full_ids = can_see_full_id_numbers(job.user)
     expressions = {
         "archive_no": F("archive_no"),
@@ -260,9 +256,10 @@ def households_ledger(job) -> Ledger:
         "year_built": F("current__year_built"),
         "grade": label("current__safety_grade", SafetyGrade.choices),
         "renovation": label("current__renovation_status", RenovationStatus.choices),
-        # The latest case's state, as its label (over the subquery, so in SQL too).
-        "case_state": label(Subquery(latest.values("state")[:1]), CaseState.choices),
-        "case_year": Subquery(latest.values("funding_year")[:1]),
+        # The latest case as the maps keep it (maps.MapPoint, in step with every save, by
+        # the same rule): one join, where a subquery a row made the ledger 3.6x its COPY.
+        "case_state": label("map_point__case_state", CaseState.choices),
+        "case_year": F("map_point__funding_year"),
     }
     return Ledger(
         _("Households"),

@@ -91,6 +91,20 @@ class TestLedgersOfTheDemoCounty:
         assert float(row["Longitude (WGS84)"]) == pytest.approx(household.location.x, abs=1e-6)
         assert float(row["Latitude (WGS84)"]) == pytest.approx(household.location.y, abs=1e-6)
 
+    def test_the_latest_case_of_every_household_is_the_newest_one(self, demo_county):
+        export = run_export(demo_county.auditor, "households", "csv", filters={})
+        rows = {r[0]: r for r in read_csv(export)[1:]}
+        latest = {}
+        for case in RenovationCase.objects.select_related("house__household").order_by(
+            "created_at", "id"
+        ):
+            latest[case.house.household.archive_no] = case
+        assert latest
+        for archive_no, row in rows.items():
+            case = latest.get(archive_no)
+            assert row[19] == (str(case.get_state_display()) if case else ""), archive_no
+            assert row[20] == (str(case.funding_year) if case else ""), archive_no
+
     def test_headers_follow_the_language(self, demo_county):
         export = run_export(demo_county.auditor, "cases", "csv", language="zh-hans", filters={})
         header = read_csv(export)[0]
