@@ -231,6 +231,9 @@ MAP_TILE_TIMEOUT = env.float("MAP_TILE_TIMEOUT", default=5.0)
 # The site's address as people reach it: printed in the QR code of every PDF page. Empty:
 # the address the export was asked for from.
 ANJU_PUBLIC_URL = env.str("ANJU_PUBLIC_URL", default="")
+# Without a broker, run each export in a thread of the web process (the page answers at once
+# and shows the job's progress) instead of inside the request.
+ANJU_EXPORT_IN_THREAD = env.bool("ANJU_EXPORT_IN_THREAD", default=not CELERY_BROKER_URL)
 # Where export jobs write their files before storing them (empty: the system's temp dir).
 ANJU_EXPORT_TMP_DIR = env.str("ANJU_EXPORT_TMP_DIR", default="")
 # A running export that reports no progress for this long is taken for dead: it may be

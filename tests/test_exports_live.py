@@ -218,3 +218,27 @@ def test_an_export_is_asked_for_watched_and_downloaded(page, live_server, region
 
     assert errors == []
     assert page.external_requests == []
+
+
+@pytest.mark.postgis_only
+@pytest.mark.django_db(transaction=True)
+def test_without_a_broker_an_export_runs_in_a_thread_and_the_request_does_not_wait(
+    settings, regions, county_official
+):
+    settings.ANJU_EXPORT_IN_THREAD = True
+    for n in range(3):
+        HouseFactory(household=HouseholdFactory(village=regions["village1"], head_name=f"李{n}"))
+    export = export_request(
+        user=county_official, kind="households", format="csv", params={"filters": {}}
+    )
+    # Committed (no transaction here): the thread has been started and runs on its own.
+    done = wait_for(
+        lambda: (
+            (e := status_of(export.pk)).status in (ExportStatus.DONE, ExportStatus.FAILED) and e
+        ),
+        30,
+        "the export's thread",
+    )
+    assert done.status == ExportStatus.DONE, done.error
+    assert done.done == done.total == 3
+    assert default_storage.exists(done.file)
