@@ -4,8 +4,6 @@ The region and household must be in the user's regions (an out-of-scope one is a
 error, as on the list pages); a list page's filters are checked with that page's own form.
 """
 
-from importlib import import_module
-
 from django import forms
 from django.http import Http404, QueryDict
 from django.utils.translation import gettext_lazy as _
@@ -14,6 +12,7 @@ from housing.forms import RegionFilterMixin
 from housing.selectors import household_get
 from renovation.models import FUNDING_YEAR_MAX, FUNDING_YEAR_MIN
 from reports.kinds import CRS_CHOICES, FORMATS, KINDS, kinds_for
+from reports.scope import filters_problem, list_filters_form
 
 # Query-string keys of a list page that are not filters.
 NOT_FILTERS = {"page", "csrfmiddlewaretoken"}
@@ -87,16 +86,9 @@ class ExportForm(RegionFilterMixin, forms.Form):
     def _list_filters(self, spec, query: str) -> dict:
         """The list page's query string, checked with that page's form for this user."""
         query_dict = QueryDict(query)
-        module, name = spec.filters_form.rsplit(".", 1)
-        form = getattr(import_module(module), name)(query_dict, user=self.user)
+        form = list_filters_form(spec.code, query_dict, self.user)
         if query_dict and not form.is_valid():
-            problems = "; ".join(
-                f"{form.fields[f].label if f in form.fields else f}: {' '.join(e)}"
-                for f, e in form.errors.items()
-            )
-            self.add_error(
-                None, _("The list's filters are not valid: %(problems)s") % {"problems": problems}
-            )
+            self.add_error(None, filters_problem(form))
         return {k: query_dict.getlist(k) for k in query_dict if k not in NOT_FILTERS}
 
     def params(self) -> dict:

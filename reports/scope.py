@@ -51,22 +51,28 @@ def crs_of(job) -> int:
     return int(job.params.get("crs") or 4326)
 
 
+def list_filters_form(kind: str, query: QueryDict, user):
+    """The list page's own filter form (households, cases, worklist), bound for this user."""
+    module, name = KINDS[kind].filters_form.rsplit(".", 1)
+    return getattr(import_module(module), name)(query, user=user)
+
+
+def filters_problem(form) -> str:
+    """What is wrong with a list's filters, in one sentence that names each field."""
+    problems = "; ".join(
+        f"{form.fields[f].label if f in form.fields else f}: {' '.join(e)}"
+        for f, e in form.errors.items()
+    )
+    return _("The list's filters are not valid: %(problems)s") % {"problems": problems}
+
+
 def filters_form_of(job):
     """The list page's filter form, bound to the saved query string for the export's user
     and validated (ExportError with the form's message when the filters no longer hold)."""
-    spec = KINDS[job.export.kind]
-    module, name = spec.filters_form.rsplit(".", 1)
-    form_class = getattr(import_module(module), name)
     query = QueryDict(mutable=True)
     for key, values in (job.params.get("filters") or {}).items():
         query.setlist(key, values if isinstance(values, list) else [values])
-    form = form_class(query, user=job.user)
+    form = list_filters_form(job.export.kind, query, job.user)
     if not form.is_valid():
-        problems = "; ".join(
-            f"{form.fields[f].label if f in form.fields else f}: {' '.join(e)}"
-            for f, e in form.errors.items()
-        )
-        raise ExportError(
-            _("The list's filters are not valid: %(problems)s") % {"problems": problems}
-        )
+        raise ExportError(filters_problem(form))
     return form

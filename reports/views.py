@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from reports.errors import ExportError
 from reports.forms import ExportForm
-from reports.kinds import FORMATS, KINDS
+from reports.kinds import KINDS
 from reports.models import ExportStatus
 from reports.permissions import can_export, can_verify_documents
 from reports.runner import export_stalled
@@ -27,7 +27,6 @@ from reports.services import document_verify, export_request, export_retry
 
 def _row(export) -> dict:
     """What the page and its progress poll show of one export."""
-    spec = KINDS.get(export.kind)
     percent = None
     if export.status == ExportStatus.DONE:
         percent = 100
@@ -36,8 +35,8 @@ def _row(export) -> dict:
     return {
         "id": export.pk,
         "number": export.number,
-        "kind": str(spec.label) if spec else export.kind,
-        "format": str(FORMATS[export.format].label) if export.format in FORMATS else export.format,
+        "kind": export.kind_label,
+        "format": export.format_label,
         "status": export.status,
         "status_label": str(ExportStatus(export.status).label),
         "stalled": export_stalled(export),
