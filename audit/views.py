@@ -36,6 +36,15 @@ class WorklistFilterForm(RegionFilterMixin, forms.Form):
         super().__init__(*args, **kwargs)
         self.setup_region_field(user)
 
+    def anomaly_filters(self) -> dict:
+        """The selector's arguments from valid data (the page and its ledger export)."""
+        data = self.cleaned_data
+        return {
+            "kinds": [data["kind"]] if data.get("kind") else None,
+            "region": data.get("region") or None,
+            "year": data.get("year"),
+        }
+
 
 @require_GET
 @login_required
@@ -45,13 +54,8 @@ def worklist_view(request):
     form = WorklistFilterForm(request.GET or None, user=request.user)
     page = worklist = None
     if not form.is_bound or form.is_valid():
-        data = form.cleaned_data if form.is_bound else {}
-        worklist = anomaly_worklist(
-            user=request.user,
-            kinds=[data["kind"]] if data.get("kind") else None,
-            region=data.get("region") or None,
-            year=data.get("year"),
-        )
+        filters = form.anomaly_filters() if form.is_bound else {}
+        worklist = anomaly_worklist(user=request.user, **filters)
         page = Paginator(worklist.anomalies, PAGE_SIZE).get_page(request.GET.get("page"))
     kinds = [
         {"code": code, "label": label, "count": worklist.counts[code] if worklist else None}

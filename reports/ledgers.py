@@ -76,16 +76,12 @@ from reports.tabular import (
 )
 
 CASE_SCOPE = "house__household__village__code"
-# The steps whose date the cases ledger shows, in the order of the chain.
+# The steps whose date the cases ledger shows, in the order of the chain: every state a case
+# reaches by a step forward (not where it starts, nor the two ways it ends unpaid).
 STEP_STATES = [
-    CaseState.VILLAGE_REVIEWED,
-    CaseState.NOTICED,
-    CaseState.TOWNSHIP_CHECKED,
-    CaseState.COUNTY_APPROVED,
-    CaseState.WORKS_STARTED,
-    CaseState.WORKS_FINISHED,
-    CaseState.COMPLETION_PASSED,
-    CaseState.PAID,
+    state
+    for state in CaseState
+    if state not in (CaseState.APPLIED, CaseState.REJECTED, CaseState.WITHDRAWN)
 ]
 
 
@@ -473,14 +469,7 @@ WORKLIST_COLUMNS = [
 def worklist_rows(job):
     """The worklist, as on its page with its filters: (columns, rows) computed in Python
     (each anomaly is worded by audit.anomalies)."""
-    form = filters_form_of(job)
-    data = form.cleaned_data
-    anomalies = anomaly_list(
-        user=job.user,
-        kinds=[data["kind"]] if data.get("kind") else None,
-        region=data.get("region") or None,
-        year=data.get("year"),
-    )
+    anomalies = anomaly_list(user=job.user, **filters_form_of(job).anomaly_filters())
     job.set_total(len(anomalies))
     columns = [Column(k, t, kind, w) for k, t, kind, w in WORKLIST_COLUMNS]
     rows = (

@@ -1,3 +1,4 @@
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -61,6 +62,14 @@ def class_rows(django_db_setup, django_db_blocker):
     undone after it as usual; the shared rows go when the class ends (Django's setUpTestData).
     For data slow to build, such as seed_demo's county.
     """
+    with shared_rows(django_db_blocker):
+        yield
+
+
+@contextlib.contextmanager
+def shared_rows(django_db_blocker):
+    """An open transaction for rows that several tests share, rolled back at the end (for
+    class_rows, and for fixtures of a wider scope such as tests/reports' package_rows)."""
     with django_db_blocker.unblock():
         shared = transaction.atomic()
         shared.__enter__()

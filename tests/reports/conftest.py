@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import pytest
 from django.core.files.storage import default_storage
 from django.core.management import call_command
-from django.db import transaction
 from django.test import override_settings
 from django.utils import translation
 
@@ -22,6 +21,7 @@ from housing.models import Household
 from reports.models import Export
 from reports.runner import export_run
 from reports.services import export_request
+from tests.conftest import shared_rows
 
 DEMO_PASSWORD = "demo-pass-for-tests"
 DEMO_HOUSEHOLDS = 120
@@ -55,14 +55,8 @@ def demo_media(tmp_path_factory):
 @pytest.fixture(scope="package")
 def package_rows(django_db_setup, django_db_blocker):
     """Like tests/conftest.py's class_rows, for the whole package."""
-    with django_db_blocker.unblock():
-        shared = transaction.atomic()
-        shared.__enter__()
-        try:
-            yield
-        finally:
-            transaction.set_rollback(True)
-            shared.__exit__(None, None, None)
+    with shared_rows(django_db_blocker):
+        yield
 
 
 @pytest.fixture(scope="package")
