@@ -143,8 +143,9 @@ class InspectionViewSet(viewsets.GenericViewSet):
             "photos. JPEG, PNG, WebP or HEIC/HEIF, judged by content. Idempotent by "
             "client_uuid: 201 the first time, 200 with the same body for the same photo, 409 "
             "for the same UUID with another file or slot. A rejected file answers 400, 413 "
-            "or 415 with the reason under “file”, and nothing is stored. Evidence flags never "
-            "block an upload: they appear on the photo once it is processed."
+            "or 415 with the reason under “file”, and nothing is stored (503 when the "
+            "storage cannot take it). Evidence flags never block an upload: they appear on "
+            "the photo once it is processed."
         ),
         request={"multipart/form-data": PhotoInputSerializer},
         responses={
@@ -156,6 +157,13 @@ class InspectionViewSet(viewsets.GenericViewSet):
             409: CONFLICT,
             413: OpenApiResponse(description=_("The file is too large.")),
             415: OpenApiResponse(description=_("The file is not an accepted image format.")),
+            503: OpenApiResponse(
+                ErrorDetailSerializer,
+                description=_(
+                    "The file storage is full or unavailable: nothing was kept; send the photo "
+                    "again later."
+                ),
+            ),
         },
     )
     @action(detail=True, methods=["get", "post"], pagination_class=None)

@@ -16,7 +16,7 @@ import numpy as np
 import pillow_heif
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
-from PIL import ExifTags, Image, ImageCms, ImageOps
+from PIL import ExifTags, Image, ImageCms, ImageMode, ImageOps
 
 # Registered once, at import: Pillow learns to read HEIC/HEIF (what iPhones and many Android
 # phones shoot). AVIF is not registered: it is not on the allowlist.
@@ -128,7 +128,43 @@ def open_image(data: bytes, fmt: str) -> Image.Image:
     if bomb_warned or width * height > max_pixels:
         im.close()
         raise ImageRejected("decompression_bomb", _bomb_message(im.size, max_pixels))
+    budget = settings.ANJU_PHOTO_MAX_DECODED_BYTES
+    needed = decoded_bytes(width, height, im.mode)
+    if needed > budget:
+        im.close()
+        raise ImageRejected(
+            "decompression_bomb",
+            _(
+                "The image declares %(width)s × %(height)s pixels (%(mode)s); decoding it would "
+                "take %(needed_mb)s MB of memory, more than the limit of %(limit_mb)s MB; it is "
+                "refused as a possible decompression bomb."
+            )
+            % {
+                "width": width,
+                "height": height,
+                "mode": im.mode,
+                "needed_mb": f"{needed / 1_000_000:,.0f}",
+                "limit_mb": f"{budget / 1_000_000:,.0f}",
+            },
+        )
     return im
+
+
+def decoded_bytes(width: int, height: int, mode: str) -> int:
+    """Memory (bytes) one decoded copy of the image takes: width × height × bands × bytes per
+    band, read from the header's size and mode before any pixel is decoded.
+
+    At least three bands: every photo is turned into an RGB copy (a grayscale or palette
+    image costs that much as soon as it is converted). The whole declared size counts, also
+    for JPEG: libjpeg keeps a progressive file's coefficients for the whole image whatever
+    scale ``draft`` asks for.
+    """
+    try:
+        described = ImageMode.getmode(mode)
+        bands, band_bytes = len(described.bands), max(1, int(described.typestr[-1]))
+    except KeyError:
+        bands, band_bytes = 4, 1  # a mode Pillow does not describe: count it as RGBA
+    return width * height * max(bands, 3) * band_bytes
 
 
 def _bomb_message(size, max_pixels):
@@ -148,11 +184,15 @@ def _bomb_message(size, max_pixels):
     }
 
 
-def check_image(data: bytes) -> CheckedImage:
-    """Accept only a JPEG, PNG, WebP or HEIC/HEIF that decodes; raise ImageRejected otherwise.
+def check_image(data: bytes, *, decode: bool = True) -> CheckedImage:
+    """Accept only a JPEG, PNG, WebP or HEIC/HEIF within the limits; raise ImageRejected
+    otherwise.
 
-    JPEG is decoded at 1/8 scale (libjpeg still reads every coded block, so a truncated or
-    broken stream fails) to keep this synchronous check cheap for 12 MP phone photos.
+    Format by content, the PNG's end, the header's pixel count and decoded-memory budget are
+    always checked (cheap: no pixel is decoded). ``decode`` also decodes the image, so that a
+    damaged one is refused here: JPEG at 1/8 scale (libjpeg still reads every coded block, so
+    a truncated or broken stream fails). The upload skips it when a worker decodes the photo
+    anyway (a broker is configured): a damaged image then ends as a failed photo.
     """
     if not data:
         raise ImageRejected("empty", _("The file is empty."))
@@ -178,6 +218,9 @@ def check_image(data: bytes) -> CheckedImage:
             )
     im = open_image(data, fmt)
     width, height = im.size
+    if not decode:
+        im.close()
+        return CheckedImage(format=fmt, width=width, height=height)
     try:
         if fmt == "JPEG":
             im.draft("RGB", (max(1, width // 8), max(1, height // 8)))

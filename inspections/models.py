@@ -343,6 +343,14 @@ class Photo(models.Model):
         indexes = [
             models.Index(fields=[f"phash_band{i}", "phash", "id"], name=f"photo_phash_band{i}")
             for i in range(4)
+        ] + [
+            # The requeue sweep's query (pending and older than a cutoff) reads only the few
+            # pending rows, not the whole table.
+            models.Index(
+                fields=["created_at"],
+                name="photo_pending_created",
+                condition=models.Q(status="pending"),
+            )
         ]
 
     def __str__(self):

@@ -1,9 +1,14 @@
 """Photo evidence services: receive an upload, then process it in the background.
 
-``photo_upload`` runs in the request: it checks the file (size, format by content, bombs,
-decodability) before anything is stored, stores the original bytes under a fresh UUID key
-through Django's storage API, writes the row and queues ``photo_process``
-(inspections/processing.py) after commit, through the Celery task. Both are idempotent.
+``photo_upload`` runs in the request: it checks the file (size, format by content, the
+header's pixel count and decoded-memory budget; decodability too when no broker is set)
+before anything is stored, stores the original bytes under a fresh UUID key through Django's
+storage API, writes the row and queues ``photo_process`` (inspections/processing.py) after
+commit, through the Celery task. Both are idempotent.
+
+Every acknowledged photo finishes: a failed queueing is logged and left to the sweep
+(inspections.tasks.requeue_pending_photos), the task retries faults, and a replay of a photo
+still pending queues it again. A file written for an upload that then fails is deleted.
 """
 
 import hashlib
@@ -19,6 +24,7 @@ from inspections.errors import IdempotencyConflict, InspectionError, InspectionR
 from inspections.models import Photo, PhotoStatus
 from inspections.permissions import can_upload_photo
 from inspections.tasks import photo_process as photo_process_task
+from inspections.tasks import queue_photo_processing
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +47,17 @@ class PhotoRejected(InspectionError):
 
     def response_body(self) -> dict:
         return {"file": [str(self.message)]}
+
+
+class PhotoStorageUnavailable(InspectionError):
+    """The original could not be written (storage full, read-only or unreachable). Nothing
+    was kept; the client sends the photo again later."""
+
+    status = 503
+    default_message = _(
+        "The photo could not be stored: the server's file storage is full or unavailable. "
+        "Nothing was kept; send the photo again later."
+    )
 
 
 def _too_large(size: int | None = None) -> PhotoRejected:
@@ -116,10 +133,13 @@ def photo_upload(*, user, inspection, client_uuid, stage, angle, file) -> tuple[
     digest = photo_payload_digest(inspection=inspection, stage=stage, angle=angle, sha256=sha256)
     existing = _replay(client_uuid=client_uuid, digest=digest)
     if existing is not None:
+        _requeue_if_pending(existing)
         return existing, False
 
     try:
-        checked = imaging.check_image(data)
+        # With a broker the request checks only what the header tells (cheap); the worker
+        # decodes, and a damaged image ends there as a failed photo with the reason.
+        checked = imaging.check_image(data, decode=photo_process_task.app.conf.task_always_eager)
     except imaging.ImageRejected as rejected:
         raise PhotoRejected(rejected.code, rejected.message) from rejected
 
@@ -139,27 +159,51 @@ def photo_upload(*, user, inspection, client_uuid, stage, angle, file) -> tuple[
     )
     # Validate the row (stage, angle, ...) before the file goes to storage.
     photo.full_clean(exclude=["original"], validate_unique=False)
-    # The storage key is the photo's fresh UUID (upload_to): never an existing name.
-    photo.original.save(str(photo.key), ContentFile(data), save=False)
+    # The storage key is the photo's fresh UUID (upload_to): never an existing name, so
+    # whatever is at it after a failure (a partial write included) is this upload's.
+    storage = photo.original.storage
+    name = photo._meta.get_field("original").generate_filename(photo, str(photo.key))
+    try:
+        photo.original.save(str(photo.key), ContentFile(data), save=False)
+    except OSError as error:
+        _delete_quietly(storage, name)
+        logger.error("photo %s: the original could not be stored: %s", client_uuid, error)
+        raise PhotoStorageUnavailable() from error
+    except BaseException:
+        _delete_quietly(storage, name)
+        raise
     try:
         with transaction.atomic():
             # No check-then-insert: the unique client_uuid decides between concurrent repeats.
             photo.save(force_insert=True)
     except IntegrityError:
-        photo.original.storage.delete(photo.original.name)
+        _delete_quietly(storage, photo.original.name)
         logger.info("photo %s: a concurrent repeat lost the insert race", client_uuid)
         existing = _replay(client_uuid=client_uuid, digest=digest)
         if existing is None:
             raise
+        _requeue_if_pending(existing)
         return existing, False
     except BaseException:
-        photo.original.storage.delete(photo.original.name)
+        _delete_quietly(storage, photo.original.name)
         raise
-    # Registered outside the block above: with no outer transaction it runs at once, and an
-    # error in it must not be taken for a failed insert (the row and its file are committed).
-    transaction.on_commit(lambda: _queue_processing(photo.pk))
+    # Registered outside the block above: with no outer transaction it runs at once. It never
+    # raises (a photo it cannot queue is left to the sweep): the row and file are committed.
+    transaction.on_commit(lambda: queue_photo_processing(photo.pk))
     return photo, True
 
 
-def _queue_processing(photo_id: int) -> None:
-    photo_process_task.delay(photo_id)
+def _requeue_if_pending(photo: Photo) -> None:
+    """A replay of a photo still pending: its task may be lost, so queue it again (a
+    duplicate costs the worker one status check)."""
+    if photo.status == PhotoStatus.PENDING:
+        transaction.on_commit(lambda: queue_photo_processing(photo.pk))
+
+
+def _delete_quietly(storage, name: str) -> None:
+    """Delete a file this upload wrote, logging (not raising) an error: the upload's own
+    error is what the client must see."""
+    try:
+        storage.delete(name)
+    except OSError as error:
+        logger.error("photo file %s could not be deleted after a failed upload: %s", name, error)

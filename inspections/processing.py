@@ -3,11 +3,12 @@ the published copies, the pHash and the evidence flags. Idempotent.
 """
 
 import logging
+import struct
 
 from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
@@ -36,9 +37,11 @@ def photo_process(*, photo_id) -> Photo:
     """EXIF, orientation, published copies, pHash and evidence flags for one photo.
 
     Idempotent: a photo already processed is returned as it is. The image work runs outside
-    any transaction; the results are written under a row lock, and if another run finished
-    first, this run's files are deleted. A bad image ends as status "failed" with the reason
-    in its flags; it never raises.
+    any transaction; the copies are written and the results saved under a row lock, so only
+    one run writes them. A bad image (or an original gone from storage) ends as status
+    "failed" with the reason in its flags. A fault (the database or the storage unreachable,
+    full or read-only) raises one of FAULTS, the photo stays pending and no file this run
+    wrote is left behind: the task retries it.
     """
     # Failure reasons and flags are stored text: written in the site's language, whatever
     # language the request that queued the task (eager mode) had.
@@ -53,14 +56,17 @@ def _process(photo_id) -> Photo:
     try:
         with photo.original.open("rb") as handle:
             data = handle.read()
-    except OSError as error:
-        logger.warning("photo %s: original unreadable: %s", photo.pk, error)
+    except FileNotFoundError as error:
+        # Not a passing fault: the original is gone, no retry brings it back.
+        logger.warning("photo %s: original missing: %s", photo.pk, error)
         return _failed(photo, _("the original file cannot be read."))
+    # Any other OSError (storage unreachable, I/O error) is a fault: raised, retried.
     try:
         made = imaging.make_derivatives(data, photo.original_format)
     except imaging.ImageRejected as rejected:
         return _failed(photo, rejected.message)
-    except (OSError, SyntaxError, ValueError) as error:
+    except (OSError, SyntaxError, ValueError, struct.error, EOFError) as error:
+        # Decoding bytes held in memory: an error here is the image's, not the storage's.
         logger.warning("photo %s: cannot decode: %s", photo.pk, error)
         return _failed(photo, _("the image cannot be decoded (%(error)s).") % {"error": error})
 
@@ -76,9 +82,13 @@ def _process(photo_id) -> Photo:
     (photo.phash_band0, photo.phash_band1, photo.phash_band2, photo.phash_band3) = (
         imaging.hash_bands(made.phash)
     )
-    photo.display.save(f"{photo.key}.jpg", ContentFile(made.display), save=False)
-    photo.thumbnail.save(f"{photo.key}.jpg", ContentFile(made.thumbnail), save=False)
-    storage, saved_files = photo.display.storage, [photo.display.name, photo.thumbnail.name]
+    storage = photo.display.storage
+    copies = [
+        (photo.display, _file_name(photo, "display"), made.display),
+        (photo.thumbnail, _file_name(photo, "thumbnail"), made.thumbnail),
+    ]
+    # Names this run may have written (a partial file where a write failed included).
+    ours = [name for _field, name, _data in copies]
     try:
         with transaction.atomic():
             # Lock this photo and the ones it matches (whose flags it adds to) in one
@@ -87,19 +97,44 @@ def _process(photo_id) -> Photo:
             locked = Photo.objects.select_for_update().filter(pk__in=ids).order_by("pk")
             current = {row.pk: row for row in locked}[photo.pk]
             if current.status != PhotoStatus.PENDING:
-                # Another run got there first; its copies stay, ours go.
-                transaction.on_commit(lambda: _delete_files(storage, saved_files))
+                # Another run got there first; its copies stay, this run wrote none.
+                ours = []
                 return current
+            # Under the lock, with the photo still pending, nothing committed names these
+            # files: whatever is there was left by a run killed before its commit.
+            _delete_files(storage, ours, strict=True)
+            for field, name, content in copies:
+                field.save(name.rsplit("/", 1)[-1], ContentFile(content), save=False)
+                if field.name not in ours:
+                    ours.append(field.name)
             photo.flags = evidence.merge_flags(evidence.flags_for(photo=photo), kept=current.flags)
             evidence.flag_matched_photos(photo=photo)
             photo.status = PhotoStatus.READY
             photo.save()
     except BaseException:
-        _delete_files(storage, saved_files)
+        _delete_files(storage, ours)
         raise
     return photo
 
 
-def _delete_files(storage, names) -> None:
+# What a retry may cure: the database or the storage unreachable, full or read-only. A bad
+# image never raises these out of photo_process (it ends as a failed photo).
+FAULTS = (OperationalError, InterfaceError, OSError)
+
+
+def _file_name(photo: Photo, field_name: str) -> str:
+    """The storage name a published copy of this photo is written under (from its key)."""
+    field = photo._meta.get_field(field_name)
+    return field.generate_filename(photo, f"{photo.key}.jpg")
+
+
+def _delete_files(storage, names, *, strict: bool = False) -> None:
+    """Delete these files if present. ``strict``: an error raises (a fault); otherwise it is
+    logged, so that cleaning up after a fault does not hide the fault itself."""
     for name in names:
-        storage.delete(name)
+        try:
+            storage.delete(name)
+        except OSError as error:
+            if strict:
+                raise
+            logger.warning("could not delete %s after a failed photo run: %s", name, error)

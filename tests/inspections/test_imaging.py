@@ -3,6 +3,8 @@
 import datetime
 import io
 import itertools
+import struct
+import zlib
 
 import pytest
 from PIL import Image, ImageCms
@@ -99,7 +101,7 @@ def test_a_decompression_bomb_is_refused_from_its_header(settings):
         imaging.check_image(data)
     assert caught.value.code == "decompression_bomb"
     assert str(caught.value.message) == (
-        "The image declares more than 60,000,000 pixels; it is refused as a possible "
+        "The image declares more than 52,000,000 pixels; it is refused as a possible "
         "decompression bomb."
     )
 
@@ -113,6 +115,76 @@ def test_an_image_just_over_the_pixel_limit_is_refused_with_its_size(settings):
         "The image declares 800 × 600 = 480,000 pixels, more than the limit of 479,999; it is "
         "refused as a possible decompression bomb."
     )
+
+
+def rgba_png_header(width: int, height: int) -> bytes:
+    """A small PNG whose header declares an 8-bit RGBA image of width × height (a few rows
+    of data): what a bomb under the pixel limit looks like."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)  # colour type 6: RGBA
+    rows = zlib.compress(b"\x00" * (width * 4 + 1) * 4, 9)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", rows)
+        + _chunk(b"IEND", b"")
+    )
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def test_an_image_under_the_pixel_limit_but_over_the_memory_budget_is_refused_from_its_header():
+    # 7,000 × 7,000 = 49 MP, under the 52 MP limit; as RGBA it would decode to 196 MB.
+    data = rgba_png_header(7000, 7000)
+    assert len(data) < 2000
+    with pytest.raises(imaging.ImageRejected) as caught:
+        imaging.check_image(data, decode=False)
+    assert caught.value.code == "decompression_bomb"
+    assert str(caught.value.message) == (
+        "The image declares 7000 × 7000 pixels (RGBA); decoding it would take 196 MB of "
+        "memory, more than the limit of 157 MB; it is refused as a possible decompression bomb."
+    )
+
+
+def test_grayscale_counts_as_the_rgb_copy_it_becomes(settings):
+    settings.ANJU_PHOTO_MAX_DECODED_BYTES = 800 * 600 * 3 - 1
+    with pytest.raises(imaging.ImageRejected) as caught:
+        imaging.check_image(images.png(Image.new("L", (800, 600))))
+    assert str(caught.value.message) == (
+        "The image declares 800 × 600 pixels (L); decoding it would take 1 MB of memory, more "
+        "than the limit of 1 MB; it is refused as a possible decompression bomb."
+    )
+    settings.ANJU_PHOTO_MAX_DECODED_BYTES = 800 * 600 * 3
+    assert imaging.check_image(images.png(Image.new("L", (800, 600)))).width == 800
+
+
+@pytest.mark.parametrize(
+    ("width", "height"),
+    [(4000, 3000), (8064, 6048), (8160, 6144)],
+    ids=["12MP", "48MP", "50MP"],
+)
+def test_phone_photos_up_to_50_megapixels_pass_the_default_limits(width, height):
+    # The header alone decides (as an upload does when a worker decodes): 8-bit RGB.
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    rows = zlib.compress(b"\x00" * (width * 3 + 1) * 4, 9)
+    data = b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", rows)
+    data += _chunk(b"IEND", b"")
+    assert imaging.check_image(data, decode=False) == imaging.CheckedImage("PNG", width, height)
+
+
+def test_decoded_bytes_counts_bands_and_sample_size():
+    assert imaging.decoded_bytes(10, 10, "RGB") == 300
+    assert imaging.decoded_bytes(10, 10, "RGBA") == 400
+    assert imaging.decoded_bytes(10, 10, "P") == 300
+    assert imaging.decoded_bytes(10, 10, "I;16") == 600
+    assert imaging.decoded_bytes(10, 10, "CMYK") == 400
+
+
+def test_without_decoding_a_damaged_jpeg_passes_the_header_check():
+    assert imaging.check_image(images.corrupt_jpeg(), decode=False).format == "JPEG"
+    with pytest.raises(imaging.ImageRejected):
+        imaging.check_image(images.corrupt_jpeg())
 
 
 # --- EXIF ----------------------------------------------------------------------------------
