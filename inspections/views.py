@@ -4,12 +4,13 @@ Thin: find the photo through the scoped selector, check who may see which copy, 
 from Django's storage (or, on S3, send the browser to a short-lived presigned URL).
 """
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.utils.cache import get_conditional_response, patch_cache_control
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_safe
+from storages.backends.s3 import S3Storage
 
 from inspections.models import PhotoStatus
 from inspections.permissions import can_view_photo, can_view_photo_original
@@ -33,9 +34,12 @@ ORIGINAL_TYPES = {
 }
 
 
-def _redirect_to_storage() -> bool:
-    """With S3 storage, storage.url() is a presigned URL (querystring auth): let S3 serve."""
-    return bool(getattr(settings, "AWS_STORAGE_BUCKET_NAME", ""))
+def _presigns(storage) -> bool:
+    """Whether the file's own storage gives presigned URLs (S3 with querystring auth): then
+    S3 serves the file. Asked of the storage, not of the settings: an S3 storage without
+    querystring auth would hand out plain URLs to private files, and any other storage is
+    streamed from here."""
+    return isinstance(storage, S3Storage) and bool(storage.querystring_auth)
 
 
 @require_safe
@@ -67,13 +71,12 @@ def photo_file(request, key, variant):
         content_type, filename = "image/jpeg", f"{photo.key}-{variant}.jpg"
     as_attachment = variant == ORIGINAL
 
-    if _redirect_to_storage():
-        disposition = "attachment" if as_attachment else "inline"
+    if _presigns(file.storage):
         url = file.storage.url(
             file.name,
             parameters={
                 "ResponseContentType": content_type,
-                "ResponseContentDisposition": f'{disposition}; filename="{filename}"',
+                "ResponseContentDisposition": content_disposition_header(as_attachment, filename),
             },
             expire=PRESIGNED_SECONDS,
         )

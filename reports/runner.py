@@ -146,7 +146,10 @@ def _finish(export: Export, job: Job, path: Path) -> Export | None:
         sha256, size = file_sha256(handle)
     key = f"exports/{export.created_at:%Y/%m}/{path.name}"
     with open(path, "rb") as handle:
-        stored = default_storage.save(key, File(handle, name=path.name))
+        content = File(handle, name=path.name)
+        # S3 keeps it as the object's Content-Type (else guessed from the name, or none).
+        content.content_type = FORMATS[export.format].content_type
+        stored = default_storage.save(key, content)
     try:
         with transaction.atomic():
             current = Export.objects.select_for_update().get(pk=export.pk)

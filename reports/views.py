@@ -12,8 +12,11 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.cache import patch_cache_control
+from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from storages.backends.s3 import S3Storage
 
 from reports.errors import ExportError
 from reports.forms import ExportForm
@@ -23,6 +26,15 @@ from reports.permissions import can_export, can_verify_documents
 from reports.runner import export_stalled
 from reports.selectors import RECENT, export_by_number, export_get, export_list
 from reports.services import document_verify, export_request, export_retry
+
+# How long a presigned S3 URL for a download stays valid: enough to start a large file.
+PRESIGNED_SECONDS = 5 * 60
+
+
+def _presigns(storage) -> bool:
+    """Whether the storage gives presigned URLs (S3 with querystring auth): then S3 serves
+    the file (as inspections.views does for photos); any other storage is streamed here."""
+    return isinstance(storage, S3Storage) and bool(storage.querystring_auth)
 
 
 def _row(export) -> dict:
@@ -127,6 +139,24 @@ def export_download_view(request, pk: int):
     export = export_get(user=request.user, pk=pk)
     if export.status != ExportStatus.DONE or not export.file:
         raise Http404("This export has no file to download.")
+    if _presigns(default_storage):
+        # S3 sends the file: a county's archive would otherwise be fetched whole into this
+        # process before its first byte went out, past any worker timeout.
+        if not default_storage.exists(export.file):
+            raise Http404("The export's file is gone from storage.")
+        url = default_storage.url(
+            export.file,
+            parameters={
+                "ResponseContentType": export.content_type,
+                "ResponseContentDisposition": content_disposition_header(True, export.filename),
+            },
+            expire=PRESIGNED_SECONDS,
+        )
+        response = HttpResponseRedirect(url)
+        # The URL carries a signature: never cache it longer than it lives.
+        patch_cache_control(response, private=True, no_store=True)
+        response["X-Content-SHA256"] = export.sha256
+        return response
     try:
         handle = default_storage.open(export.file, "rb")
     except FileNotFoundError:
