@@ -3,7 +3,9 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from accounts.permissions import can_see_full_id_numbers
 from accounts.scoping import code_visible
+from housing import idnumbers
 from housing.models import KeyGroup, Region, RegionLevel, RenovationStatus, SafetyGrade
 from housing.selectors import HouseholdFilters, region_list
 
@@ -79,6 +81,8 @@ class HouseholdFilterForm(RegionFilterMixin, forms.Form):
         super().__init__(*args, **kwargs)
         self.user = user
         self.setup_region_field(user)
+        if not can_see_full_id_numbers(user):
+            self.fields["q"].help_text = _("Name (contains) or archive number (start).")
         self.fields["grade"].choices = [
             ("", _("Any grade")),
             *((g.value, g.label) for g in SafetyGrade if g.value),
@@ -89,6 +93,13 @@ class HouseholdFilterForm(RegionFilterMixin, forms.Form):
             *KeyGroup.objects.values_list("code", "name"),
             (NO_KEY_GROUP, _("In no key group")),
         ]
+
+    def clean_q(self):
+        term = self.cleaned_data["q"]
+        # An exact-match search by ID number is an oracle for guessing masked numbers.
+        if idnumbers.looks_like_id_number(term) and not can_see_full_id_numbers(self.user):
+            raise forms.ValidationError(idnumbers.ID_SEARCH_REFUSED, code="id_search")
+        return term
 
     def filters(self) -> HouseholdFilters:
         """The selector's filters from valid data (call after is_valid())."""

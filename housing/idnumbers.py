@@ -2,6 +2,25 @@
 
 18 characters: 6-digit area code, 8-digit birth date (YYYYMMDD), 3-digit sequence
 (odd = male, even = female) and a check character by ISO 7064 MOD 11-2 (0-9 or X).
+
+Who sees what of a person's number (accounts.permissions):
+
+- administrators: the full number and the full birth date, everywhere
+  (can_see_full_id_numbers);
+- county officials: the masked number and the birth year; the full numbers of one household,
+  with its birth dates, by a reveal, which is recorded (IdNumberReveal) and shown in that
+  response only (can_reveal_id_numbers);
+- township officials, inspectors and auditors: the masked number and the birth year. The
+  auditors' duplicate-number checks compare the full numbers in the database and print
+  them masked.
+
+Pages show the birth year with the age reached this year (the year's difference), not the
+age in whole years today: that moves on the birthday, so read on two days it tells it.
+Searching by a whole number is for administrators only: an exact-match search is an
+oracle, and the 16,600 numbers a masked one leaves (see mask) are a few minutes of
+scripted requests. No list, API or export is ordered by ID number or birth date for
+anyone else (the order would tell what the mask hides): they are ordered by archive number
+and record id.
 """
 
 import datetime
@@ -78,13 +97,61 @@ def validate_id_number(value: str) -> None:
         parse(value)
 
 
+# What a masked number keeps: the area code and the check character. See mask().
+MASK_KEEP_START = 6
+MASK_KEEP_END = 1
+
+
 def mask(value: str) -> str:
-    """Show the first 6 and last 4 characters only: 520329********123X."""
+    """The ID number as shown to everyone who may not see it whole: 520329***********X.
+
+    Kept: the 6-digit area code, where the number was issued, which for most residents is
+    already given by the household's region; and the check character, so that a clerk can
+    tell two masked numbers apart and match one against a paper record. Hidden: the 8
+    digits of the birth date and all 3 digits of the sequence.
+
+    Why so much is hidden: the pages also show the sex (the parity of the last sequence
+    digit) and the birth year, and the check character is computed from the other 17. The
+    old mask (first 6 and last 4, 520329********123X) hid the birth date only, so anyone
+    shown the birth date had the whole number, and with the birth year alone the check
+    character left about 366 / 11 = 33 candidates. With this mask, a person shown the area
+    code, the birth year and the sex still has about 365 days x 500 sequences / 11 check
+    values = 16,600 numbers that fit (tests/housing/test_id_rebuild.py counts them for
+    every person and role). So, with this mask, every page and export shows the birth
+    year, never the full birth date (see shown_birth), unless the full number is shown.
+
+    A value that is not 18 characters long (none should be stored: the model validates)
+    is hidden entirely rather than guessed at.
+    """
     if not value:
         return ""
-    if len(value) <= 10:
+    if len(value) != 18:
         return "*" * len(value)
-    return value[:6] + "*" * (len(value) - 10) + value[-4:]
+    return value[:MASK_KEEP_START] + "*" * (18 - MASK_KEEP_START - MASK_KEEP_END) + value[-1:]
+
+
+def looks_like_id_number(term: str) -> bool:
+    """Does a search term read as a whole ID number (18 characters, the first 17 digits)?"""
+    number = normalize(term)
+    return len(number) == 18 and number[:17].isdigit()
+
+
+ID_SEARCH_REFUSED = _(
+    "Only administrators may search by a whole ID number; search by the name or the archive "
+    "number instead."
+)
+
+
+def shown_birth(birth_date: datetime.date | None, *, full: bool) -> str:
+    """A birth date as it may be shown next to an ID number shown in full (`full`) or masked.
+
+    With the masked number only the year: the month and day are 4 of the 8 hidden digits,
+    and with the area code, the sex and the check character they would leave about
+    500 / 11 = 45 candidates, a short list to try. "" when unknown.
+    """
+    if birth_date is None:
+        return ""
+    return birth_date.isoformat() if full else f"{birth_date.year:04d}"
 
 
 def make(area: str, birth: datetime.date, sequence: int) -> str:

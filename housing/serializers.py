@@ -2,7 +2,8 @@
 
 ID numbers are masked unless the serializer context says the user may see them in full
 (`full_id_numbers`, set by the view from `can_see_full_id_numbers`); a serializer used
-without that context masks, so forgetting it cannot leak.
+without that context masks, so forgetting it cannot leak. Birth dates follow the same
+context: beside a masked number only the birth year is given (housing.idnumbers says why).
 """
 
 from django.urls import reverse
@@ -17,13 +18,16 @@ from housing.models import FamilyMember, House, Household, Region
 
 
 class IdNumberField(serializers.CharField):
-    """A national ID number, masked (520399********123X) unless the context allows it."""
+    """A national ID number, masked (520399***********X) unless the context allows it."""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("read_only", True)
         kwargs.setdefault(
             "help_text",
-            _("Masked to the first 6 and last 4 characters unless you may see it in full."),
+            _(
+                "Masked to the area code (first 6 characters) and the check character (the "
+                "last) unless you may see it in full."
+            ),
         )
         super().__init__(**kwargs)
 
@@ -58,8 +62,31 @@ class CurrentHouseSerializer(serializers.ModelSerializer):
         ]
 
 
+class BirthDateField(serializers.DateField):
+    """The full birth date where the ID number is shown in full; null beside a masked one,
+    whose hidden digits it would give back (birth_year is there for everyone)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("read_only", True)
+        kwargs.setdefault("allow_null", True)
+        kwargs.setdefault(
+            "help_text",
+            _("The birth date, only where the ID number is shown in full; null otherwise."),
+        )
+        super().__init__(**kwargs)
+
+    def to_representation(self, value):
+        if not self.context.get("full_id_numbers", False):
+            return None
+        return super().to_representation(value)
+
+
 class FamilyMemberSerializer(serializers.ModelSerializer):
     id_number = IdNumberField()
+    birth_date = BirthDateField()
+    birth_year = serializers.SerializerMethodField(
+        help_text=_("The year of birth (from the ID number), or null when unknown.")
+    )
 
     class Meta:
         model = FamilyMember
@@ -71,10 +98,14 @@ class FamilyMemberSerializer(serializers.ModelSerializer):
             "id_number",
             "sex",
             "birth_date",
+            "birth_year",
             "disability_level",
             "phone",
         ]
         read_only_fields = fields
+
+    def get_birth_year(self, member) -> int | None:
+        return member.birth_date.year if member.birth_date else None
 
 
 class HouseholdSerializer(GeoFeatureModelSerializer):

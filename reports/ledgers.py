@@ -5,8 +5,9 @@ Each ledger is one query built from the app selectors (so it holds what its user
 with a list page's own filters for "export what I see"), its labels, masking and
 neutralising computed in SQL, so that on PostgreSQL the CSV is written by COPY straight from
 the database and the other writers only stream rows (reports.tabular). ID numbers are
-masked (first 6 and last 4 characters) unless the user may see them in full; the members'
-birth dates likewise show only the year, so a masked number cannot be rebuilt from them.
+masked as housing.idnumbers.mask (the area code and the check character) unless the user
+may see them in full; the members' birth dates likewise show only the year, so a masked
+number cannot be rebuilt from them (housing.idnumbers explains the choice).
 """
 
 import datetime
@@ -47,6 +48,7 @@ from django.utils.translation import gettext_lazy
 from accounts.permissions import can_see_full_id_numbers
 from accounts.scoping import scope
 from audit.anomalies import anomaly_list
+from housing import idnumbers
 from housing.models import (
     DisabilityLevel,
     FamilyMember,
@@ -109,10 +111,16 @@ def yes_no(field: str) -> Labelled:
 
 
 def masked(field: str) -> Case:
-    """An ID number as the masking of housing.idnumbers.mask: 520329********123X."""
+    """An ID number masked in SQL exactly as housing.idnumbers.mask: 520329***********X
+    (stored numbers are validated to 18 characters, the only length mask() keeps any of)."""
+    hidden = 18 - idnumbers.MASK_KEEP_START - idnumbers.MASK_KEEP_END
     return Case(
         When(**{field: ""}, then=Value("")),
-        default=Concat(Left(field, 6), Value("*" * 8), Right(field, 4)),
+        default=Concat(
+            Left(field, idnumbers.MASK_KEEP_START),
+            Value("*" * hidden),
+            Right(field, idnumbers.MASK_KEEP_END),
+        ),
         output_field=CharField(),
     )
 

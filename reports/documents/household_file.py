@@ -8,8 +8,9 @@ tiles, the renovation case's steps with who took them and when, the completion c
 signature boxes, and the stamp on every page (reports.documents.render).
 
 ID numbers are masked (housing.idnumbers.mask) unless the user may see them in full
-(administrators): a PDF leaves the system, so it shows no more than the user's screen does
-without a logged reveal. Phone numbers are masked the same way for the same reason.
+(administrators), and beside a masked number a birth date shows its year only: a PDF leaves
+the system, so it shows no more than the user's screen does without a logged reveal. Phone
+numbers are masked the same way for the same reason.
 
 `render_household_file` makes one household's PDF: the builder below calls it for the
 household export, and the acceptance report's ZIP calls it once per household.
@@ -281,6 +282,8 @@ def household_file_context(*, user, household: Household, stamp: Stamp) -> dict:
             {
                 "member": m,
                 "id_number": shown_id(m.id_number),
+                # Beside a masked number the year only (housing.idnumbers.shown_birth).
+                "birth": idnumbers.shown_birth(m.birth_date, full=full_ids),
                 "phone": shown_phone(m.phone),
             }
             for m in household.members.all()

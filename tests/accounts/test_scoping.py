@@ -60,12 +60,17 @@ def test_scope_applies_to_regions_by_code(township_official, regions):
 
 
 @pytest.mark.django_db
-def test_search_by_member_id_number_finds_the_household(county_official, households):
+def test_search_by_member_id_number_finds_the_household_for_an_administrator_only(
+    administrator, county_official, households
+):
     from tests.factories import FamilyMemberFactory
 
     member = FamilyMemberFactory(household=households["village2"])
-    found = household_list(user=county_official, filters=HouseholdFilters(q=member.id_number))
+    found = household_list(user=administrator, filters=HouseholdFilters(q=member.id_number))
     assert list(found) == [households["village2"]]
+    # A whole-number search would confirm a guessed ID: for other roles it finds nothing.
+    found = household_list(user=county_official, filters=HouseholdFilters(q=member.id_number))
+    assert list(found) == []
 
 
 @pytest.mark.django_db

@@ -4,9 +4,9 @@ from housing.models import SafetyGrade
 from tests.factories import FamilyMemberFactory, HouseFactory, HouseholdFactory
 
 HEAD_ID = "520399195803141230"
-HEAD_ID_MASKED = "520399********1230"
+HEAD_ID_MASKED = "520399***********0"
 MEMBER_ID = "52039919850702042X"
-MEMBER_ID_MASKED = "520399********042X"
+MEMBER_ID_MASKED = "520399***********X"
 
 
 def make_known(regions):

@@ -65,6 +65,61 @@ def test_future_birth_date_is_rejected():
     assert exc.value.code == "id_birth_date"
 
 
-def test_mask_keeps_first_six_and_last_four():
-    assert idnumbers.mask(VALID) == "110105********002X"
+def test_mask_keeps_the_area_code_and_the_check_character_only():
+    assert idnumbers.mask(VALID) == "110105***********X"
+    assert idnumbers.mask("520399195803141230") == "520399***********0"
     assert idnumbers.mask("") == ""
+
+
+def test_mask_hides_every_birth_date_and_sequence_digit():
+    number = idnumbers.make("520399", datetime.date(1987, 11, 23), 457)
+    masked = idnumbers.mask(number)
+    assert len(masked) == 18
+    assert masked[6:17] == "*" * 11  # 8 of the birth date, 3 of the sequence
+    assert (masked[:6], masked[17]) == (number[:6], number[17])
+
+
+@pytest.mark.parametrize("value", ["1", "52039919580314", "5203991958031412301", "11010549123100"])
+def test_mask_hides_a_value_of_any_other_length_entirely(value):
+    assert idnumbers.mask(value) == "*" * len(value)
+
+
+@pytest.mark.django_db
+def test_the_ledgers_sql_mask_is_the_same_as_mask(regions):
+    from housing.models import FamilyMember
+    from reports.ledgers import masked
+    from tests.factories import FamilyMemberFactory, HouseholdFactory
+
+    household = HouseholdFactory(village=regions["village1"], head_id_number=VALID)
+    FamilyMemberFactory(household=household, id_number=VALID)
+    FamilyMemberFactory(household=household, id_number="")
+    rows = FamilyMember.objects.annotate(shown=masked("id_number")).values_list(
+        "id_number", "shown"
+    )
+    assert sorted(rows) == [("", ""), (VALID, idnumbers.mask(VALID))]
+
+
+def test_shown_birth_is_the_year_beside_a_masked_number_and_the_date_beside_a_full_one():
+    born = datetime.date(1958, 3, 14)
+    assert idnumbers.shown_birth(born, full=False) == "1958"
+    assert idnumbers.shown_birth(born, full=True) == "1958-03-14"
+    assert idnumbers.shown_birth(None, full=False) == ""
+    assert idnumbers.shown_birth(datetime.date(905, 1, 1), full=False) == "0905"
+
+
+@pytest.mark.parametrize(
+    ("term", "expected"),
+    [
+        (VALID, True),
+        (VALID.lower(), True),
+        (f" {VALID} ", True),
+        ("110105194912310021", True),  # wrong check character: still reads as a number
+        ("11010519491231002", False),
+        ("11010519491231002XX", False),
+        ("1101051949123100AX", False),
+        ("王德福", False),
+        ("520399100200-0007", False),
+    ],
+)
+def test_looks_like_id_number(term, expected):
+    assert idnumbers.looks_like_id_number(term) is expected

@@ -4,6 +4,7 @@ and the region pages."""
 import re
 
 import pytest
+from django.utils import timezone
 
 from accounts.models import Role
 from housing.models import IdNumberReveal
@@ -22,6 +23,33 @@ def test_household_file_masks_id_numbers(client, make_user, regions, known, role
     assert HEAD_ID not in page
     assert MEMBER_ID not in page
     assert "Reveal ID numbers" not in page
+
+
+@pytest.mark.parametrize(
+    "role", [Role.INSPECTOR, Role.TOWNSHIP_OFFICIAL, Role.COUNTY_OFFICIAL, Role.AUDITOR]
+)
+def test_household_file_shows_the_birth_year_only_beside_masked_numbers(
+    client, make_user, regions, known, role
+):
+    # The member of `known` was born 1985-07-02: the date is what the mask hides.
+    client.force_login(make_user(role, [regions["township1"]]))
+    page = client.get(f"/households/{known.pk}/").content.decode()
+    this_year = timezone.localdate().year
+    assert '<th scope="col">Birth year (age this year)</th>' in page
+    assert f'<td data-label="Birth year (age this year)">1985 ({this_year - 1985})</td>' in page
+    assert "1985-07-02" not in page
+
+
+def test_household_file_shows_birth_dates_to_administrators(client, administrator, known):
+    client.force_login(administrator)
+    page = client.get(f"/households/{known.pk}/").content.decode()
+    assert '<th scope="col">Birth date (age)</th>' in page
+    assert f'<td data-label="Birth date (age)">1985-07-02 ({age_on(1985, 7, 2)})</td>' in page
+
+
+def age_on(year: int, month: int, day: int) -> int:
+    today = timezone.localdate()
+    return today.year - year - ((today.month, today.day) < (month, day))
 
 
 def test_household_file_shows_full_id_numbers_to_administrators(client, administrator, known):
@@ -47,6 +75,8 @@ def test_reveal_by_a_county_official_unmasks_logs_and_forbids_caching(
     page = response.content.decode()
     assert f'<dd class="id-number">{HEAD_ID}</dd>' in page
     assert f'class="id-number">{MEMBER_ID}</td>' in page
+    # The revealed number holds the birth date: the page gives it whole too.
+    assert f'<td data-label="Birth date (age)">1985-07-02 ({age_on(1985, 7, 2)})</td>' in page
     assert "no-store" in response["Cache-Control"]
     reveal = IdNumberReveal.objects.get()
     assert (reveal.user, reveal.household, reveal.via) == (county_official, known, "page")
@@ -99,7 +129,7 @@ def test_household_file_shows_household_house_members_and_map(client, township_o
     assert "D: dangerous as a whole" in page
     assert "72.50 m²" in page
     assert "王小红" in page
-    assert "1985-07-02 (" in page
+    assert f"1985 ({timezone.localdate().year - 1985})" in page  # the birth year only
     assert "27.205000° N, 107.905000° E (WGS84)" in page
     assert 'class="anju-map anju-map--plain"' in page
     assert "/static/vendor/leaflet/leaflet.js" in page

@@ -120,7 +120,7 @@ class TestLedgersOfTheDemoCounty:
         whole_ids = {r[5] for r in read_csv(whole)[1:]}
         assert member.id_number in whole_ids
         assert member.id_number not in masked_ids
-        assert f"{member.id_number[:6]}********{member.id_number[-4:]}" in masked_ids
+        assert f"{member.id_number[:6]}***********{member.id_number[-1]}" in masked_ids
         # With the masked number the birth date would give back what the mask hides: the
         # auditor gets the year only.
         auditor_row = next(r for r in read_csv(masked)[1:] if r[3] == member.name)
