@@ -8,6 +8,11 @@ class AccountsConfig(AppConfig):
     name = "accounts"
     verbose_name = _("Accounts")
 
+    def ready(self):
+        from accounts import receivers
+
+        receivers.connect()
+
 
 class AnjuAdminConfig(admin_apps.AdminConfig):
     """django.contrib.admin with our site: only administrators get in."""

@@ -4,6 +4,7 @@ from collections.abc import Iterable
 
 from django.contrib.auth import password_validation
 from django.db import transaction
+from rest_framework.authtoken.models import Token
 
 from accounts.models import Role, User
 
@@ -44,3 +45,26 @@ def user_create(
     if regions:
         user.regions.set(regions)
     return user
+
+
+@transaction.atomic
+def token_issue(*, user: User) -> Token:
+    """A new API token for the user, replacing (revoking) any token they had.
+
+    Asking again is how a phone renews a token before it expires; the old one stops working
+    at once. The user's row is locked so that two logins at the same moment cannot both
+    insert a token (a user has one).
+    """
+    User.objects.select_for_update().filter(pk=user.pk).first()
+    Token.objects.filter(user=user).delete()
+    return Token.objects.create(user=user)
+
+
+@transaction.atomic
+def token_revoke(*, user: User) -> int:
+    """Revoke the user's API token, if any: on logout and on a password change.
+
+    Returns how many tokens were deleted (0 or 1).
+    """
+    deleted, _ = Token.objects.filter(user=user).delete()
+    return deleted

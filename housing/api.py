@@ -14,8 +14,6 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import mixins, viewsets
-from rest_framework.authtoken.serializers import AuthTokenSerializer
-from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
@@ -44,7 +42,6 @@ from housing.serializers import (
     RegionFeatureSerializer,
     RegionPageSerializer,
     RegionSerializer,
-    TokenSerializer,
 )
 from housing.services import id_numbers_reveal
 
@@ -57,7 +54,7 @@ class RegistryAPIMixin:
 
 
 def _validated(query_class, request):
-    query = query_class(data=request.query_params)
+    query = query_class(data=request.query_params, context={"request": request})
     query.is_valid(raise_exception=True)
     return query
 
@@ -270,21 +267,3 @@ class RegionViewSet(RegistryAPIMixin, viewsets.ReadOnlyModelViewSet):
         region = region_get(user=self.request.user, code=self.kwargs["code"])
         self.check_object_permissions(self.request, region)
         return region
-
-
-@extend_schema(
-    summary=_("Get an API token"),
-    description=_(
-        "Exchange a username and password for a token; send it on every request as the "
-        "header “Authorization: Token <token>”. The same token is returned until it is "
-        "deleted."
-    ),
-    request=AuthTokenSerializer,
-    responses={
-        200: TokenSerializer,
-        400: OpenApiResponse(description=_("Wrong username or password.")),
-    },
-    auth=[],
-)
-class TokenView(ObtainAuthToken):
-    pass

@@ -88,7 +88,7 @@ def test_an_export_whose_worker_is_killed_is_finished_by_the_next_worker(tmp_pat
     redis.Redis.from_url(REDIS_URL).flushdb()
     media = tmp_path / "media"
     settings.MEDIA_ROOT = media
-    with override_settings(ANJU_DEMO_PASSWORD="x" * 12), translation.override("en"):
+    with override_settings(ANJU_DEMO_PASSWORD="x1" * 6), translation.override("en"):
         call_command("seed_demo", households=60, photos=6, seed=3, stdout=io.StringIO())
     year = (
         RenovationCase.objects.filter(state__in=[CaseState.PAID, CaseState.COMPLETION_PASSED])

@@ -72,9 +72,10 @@ def test_a_password_the_validators_reject_is_refused_and_nothing_is_created():
         user_create(username="someone", password="12345", role=Role.INSPECTOR)
 
     assert caught.value.messages == [
-        "This password is too short. It must contain at least 8 characters.",
+        "This password is too short. It must contain at least 12 characters.",
         "This password is too common.",
         "This password is entirely numeric.",
+        "This password must contain at least one letter and at least one digit.",
     ]
     assert not User.objects.exists()
 

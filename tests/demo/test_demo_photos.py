@@ -24,7 +24,7 @@ from inspections.models import Inspection, Photo
 
 N = 60
 PHOTOGRAPHED = 6
-PASSWORD = "demo-pass-for-tests"
+PASSWORD = "demo-pass-for-tests-26"
 
 
 @pytest.fixture(autouse=True)

@@ -624,7 +624,7 @@ def test_import_households_leaves_the_map_as_a_full_rebuild_would(villages, tmp_
 
 
 def test_seed_demo_leaves_the_map_as_a_full_rebuild_would(db, settings):
-    settings.ANJU_DEMO_PASSWORD = "demo-pass-for-tests"
+    settings.ANJU_DEMO_PASSWORD = "demo-pass-for-tests-26"
     call_command("seed_demo", households=200, seed=3, no_photos=True, stdout=StringIO())
 
     assert Household.objects.count() == 200

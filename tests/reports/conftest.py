@@ -23,7 +23,7 @@ from reports.runner import export_run
 from reports.services import export_request
 from tests.conftest import shared_rows
 
-DEMO_PASSWORD = "demo-pass-for-tests"
+DEMO_PASSWORD = "demo-pass-for-tests-26"
 DEMO_HOUSEHOLDS = 120
 DEMO_PHOTOGRAPHED = 12
 
