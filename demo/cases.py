@@ -4,7 +4,9 @@ Cases are driven through the real services (renovation.services: case_open,
 case_act, case_pay) by the users whose step it is: the township's inspector opens the case,
 reviews it for the village and supervises the works; the township official notices and
 checks it (the demo user `township` in its township, a township official of their own
-elsewhere); the county approves it, passes the completion check and pays.
+elsewhere); the county (`county`) approves it and makes the formal completion visit. As
+separation of duties asks (ANJU_SEPARATION_OF_DUTIES), a second county official
+(`county2`) passes the completion check and `county`, who did not pass it, pays.
 
 The houses are those the photo demo (demo.evidence) photographed, whose evidence is
 reused: a renovated house's case is taken through its approval steps and started just
@@ -67,6 +69,8 @@ from renovation.services import case_act, case_open, case_pay
 # The demo township official covers this township; the others get an official of their own.
 DEMO_TOWNSHIP = ("township", COUNTY[0] + "100")
 COUNTY_USER = "county"
+# Passes the completion checks: not `county`, who made the completion appraisals.
+COMPLETION_PASSER = "county2"
 # Cases in each state before the works, per state: a county of this many households or more
 # gets two of each, a smaller one one (as far as it has houses for them).
 EARLY_STATES = [
@@ -195,6 +199,9 @@ class CaseDemo:
     def _county(self) -> User:
         return self._user(COUNTY_USER)
 
+    def _passer(self) -> User:
+        return self._user(COMPLETION_PASSER)
+
     # --- evidence ---------------------------------------------------------------------
 
     def _before_complete(self, house: House) -> bool:
@@ -315,7 +322,7 @@ class CaseDemo:
             .order_by("-started_at")
             .first()
         )
-        case = self._act(case, "pass_completion", self._county(), inspection=visit)
+        case = self._act(case, "pass_completion", self._passer(), inspection=visit)
         rnd = self._rnd(case.house.household)
         passed = at or min(
             _at(REFERENCE_DATE, 11),
@@ -339,7 +346,7 @@ class CaseDemo:
         household = case.house.household
         rnd = self._rnd(household)
         if ending == "works_finished":
-            return  # the county has yet to decide on the completion visit
+            return  # the county has yet to decide on the completion visit (county2's step)
         if ending == "recheck":
             # The first check fails with fixes; after them a second completion visit (no new
             # photos) passes shortly before the reference date: one instalment is paid and

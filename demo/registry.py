@@ -70,6 +70,9 @@ DEMO_USERS = [
     ("inspector", Role.INSPECTOR, COUNTY[0] + "100", "李", "明"),
     ("township", Role.TOWNSHIP_OFFICIAL, COUNTY[0] + "100", "王", "芳"),
     ("county", Role.COUNTY_OFFICIAL, COUNTY[0], "陈", "刚"),
+    # A second county official: separation of duties keeps `county`, who makes the formal
+    # completion visits, from passing them (demo.cases).
+    ("county2", Role.COUNTY_OFFICIAL, COUNTY[0], "赵", "敏"),
     ("auditor", Role.AUDITOR, COUNTY[0], "刘", "洋"),
     ("admin", Role.ADMINISTRATOR, None, "", ""),
 ]

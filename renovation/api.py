@@ -3,11 +3,12 @@
 Thin views: parse, authorize (the services check role, state and evidence), call one
 service or selector, answer. The rules are the pages' rules, because both call the same
 services. Every write is idempotent by the client's request_key: the first time 201 (a new
-case or payment) or 200 (a step), a repeat of the same key 200 with the same result and no
-new event, the key reused for another case or step 409. A refused step answers with the
-service's reason: 400 not possible (evidence, notice period, input), 403 not your role,
-409 the case is not in a state this step starts from (e.g. another official approved it a
-moment ago). Out of the user's regions is 404.
+case or payment) or 200 (a step), a repeat of the same key by the same user 200 with the
+same result and no new event, the key reused for another case, step, house or user 409. A
+repeat is authorized as a first request is. A refused step answers with the service's
+reason: 400 not possible (evidence, notice period, input), 403 not your role or kept from
+you by separation of duties, 409 the case is not in a state this step starts from (e.g.
+another official approved it a moment ago). Out of the user's regions is 404.
 """
 
 from django.http import Http404
@@ -54,13 +55,17 @@ REFUSED = OpenApiResponse(
     description=_("Not possible: the reason says why (evidence missing, input wrong, ...)."),
 )
 FORBIDDEN = OpenApiResponse(
-    ErrorDetailSerializer, description=_("Your role may not take this step.")
+    ErrorDetailSerializer,
+    description=_(
+        "Your role may not take this step, or separation of duties keeps you from it (you "
+        "opened the case, made the completion appraisal or passed the completion check)."
+    ),
 )
 CONFLICT = OpenApiResponse(
     ErrorDetailSerializer,
     description=_(
         "The case is not in a state this step starts from (someone else changed it first), "
-        "or the request key was already used for another case or step."
+        "or the request key was already used for another case, step, house or user."
     ),
 )
 

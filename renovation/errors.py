@@ -3,7 +3,7 @@
 Each carries the HTTP ``status`` the API and the pages answer with (api.exceptions maps
 them): ``CaseRefused`` → 400, ``CaseForbidden`` → 403, ``CaseStateConflict`` → 409, and a
 translated ``message`` that a person can act on. A repeated request key used for another
-case or step is ``inspections.errors.IdempotencyConflict`` (409).
+case, step or house, or by another user, is ``inspections.errors.IdempotencyConflict`` (409).
 """
 
 from django.utils.translation import gettext_lazy as _
@@ -26,7 +26,8 @@ class CaseRefused(CaseError):
 
 
 class CaseForbidden(CaseError):
-    """The user's role may not take this step: 403."""
+    """The user's role may not take this step, or separation of duties keeps this user from
+    it (renovation.workflow.duty_problem): 403."""
 
     status = 403
     default_message = _("Your role may not take this step.")

@@ -12,8 +12,11 @@ in renovation/workflow.py, over one shared core (_take_step) that, in one transa
 A refused step raises before anything is written, so it changes nothing.
 
 Idempotent by a client request key: the key is stored on the step's event (unique); a
-repeat of the same key returns the case (or payment) as it is now and writes nothing, and
-the key reused for another case or step is an IdempotencyConflict. The services that create
+repeat of the same key by the same user returns the case (or payment) as it is now and
+writes nothing, and the key reused for another case, step, house or user is an
+IdempotencyConflict. A repeat is authorized like a first request (region, role; for
+case_open the house): a user who may not take the step is refused, never handed the stored
+answer. The services that create
 (case_open, case_pay) answer (object, created), so callers never guess which it was.
 `case_act` takes a step by its name (the pages and the API receive names);
 `case_batch_act` takes one step on several cases, each judged on its own.
@@ -72,8 +75,8 @@ def _case_get(*, user, case_id, lock: bool = False, request_key=None) -> Renovat
     """The case, with what its answer shows; 404 when absent or outside the user's regions.
 
     lock: row-locked (select_for_update). With a request key, the same query brings the
-    event already stored under it, if any (`replayed_case_id`, `replayed_step`: see
-    _replay_of)."""
+    event already stored under it, if any (`replayed_case_id`, `replayed_step`,
+    `replayed_actor_id`: see _replay_of)."""
     qs = case_detail_queryset()
     if lock:
         qs = qs.select_for_update(of=("self",))
@@ -82,6 +85,7 @@ def _case_get(*, user, case_id, lock: bool = False, request_key=None) -> Renovat
         qs = qs.annotate(
             replayed_case_id=Subquery(stored.values("case_id")[:1]),
             replayed_step=Subquery(stored.values("data__step")[:1]),
+            replayed_actor_id=Subquery(stored.values("actor_id")[:1]),
         )
     try:
         case = qs.get(pk=int(case_id))
@@ -102,26 +106,54 @@ def _conflict(request_key: str) -> IdempotencyConflict:
     )
 
 
-def _replay(request_key, *, case_id=None, step: str) -> CaseEvent | None:
+def _someone_elses(request_key: str) -> IdempotencyConflict:
+    return IdempotencyConflict(
+        _(
+            "The request key %(key)s was already used by another user; a new request needs "
+            "a new key."
+        )
+        % {"key": request_key}
+    )
+
+
+def _replay(request_key, *, user, case_id=None, step: str, house=None) -> CaseEvent | None:
     """The event already stored under this request key, or None. A key used for another
-    case or another step is a conflict."""
+    case, step or house (case_open), or by another user, is a conflict. The caller has
+    already authorized the user as for a first request."""
     if not request_key:
         return None
-    event = CaseEvent.objects.filter(request_key=request_key).first()
+    event = CaseEvent.objects.filter(request_key=request_key).select_related("case__house").first()
     if event is None:
         return None
     if (case_id is not None and event.case_id != int(case_id)) or event.data.get("step") != step:
         raise _conflict(request_key)
+    if event.actor_id != user.pk:
+        raise _someone_elses(request_key)
+    if house is not None and event.case.house_id != house.pk:
+        raise IdempotencyConflict(
+            _(
+                "The request key %(key)s already opened case no. %(id)s for another house "
+                "(household %(archive_no)s); a new request needs a new key."
+            )
+            % {
+                "key": request_key,
+                "id": event.case_id,
+                "archive_no": event.case.house.household.archive_no,
+            }
+        )
     return event
 
 
-def _replay_of(case: RenovationCase, request_key, *, step: str) -> bool:
-    """Is this a repeat of a request already carried out on this locked case (loaded by
-    _case_get with the key)? A key used for another case or step is a conflict."""
+def _replay_of(case: RenovationCase, request_key, *, user, step: str) -> bool:
+    """Is this a repeat, by the same user, of a request already carried out on this locked
+    case (loaded by _case_get with the key)? A key used for another case or step, or by
+    another user, is a conflict."""
     if not request_key or getattr(case, "replayed_case_id", None) is None:
         return False
     if case.replayed_case_id != case.pk or case.replayed_step != step:
         raise _conflict(request_key)
+    if case.replayed_actor_id != user.pk:
+        raise _someone_elses(request_key)
     return True
 
 
@@ -219,14 +251,14 @@ def _take_step(
     """The core every step shares: find and lock the case, check, write, append the event."""
     reason = (reason or "").strip()
     if not role_may(user, step):
-        case = _case_get(user=user, case_id=case_id)  # 404 outside the user's regions first
-        if _replay(request_key, case_id=case_id, step=step.name) is not None:
-            return case
+        # Refused as a first request would be, repeated key or not: 404 outside the user's
+        # regions first, then 403.
+        _case_get(user=user, case_id=case_id)
         raise forbidden(user, step)
 
     with transaction.atomic():
         case = _case_get(user=user, case_id=case_id, lock=True, request_key=request_key)
-        if _replay_of(case, request_key, step=step.name):
+        if _replay_of(case, request_key, user=user, step=step.name):
             return case
         problem = step_problem(
             user=user, case=case, step=step, reason=reason, inspection=inspection
@@ -560,18 +592,19 @@ def case_open(
     year's standard for the method and the household's key group, unless `subsidy_amount`
     is given with a reason. One open case per house at a time.
 
-    Answers (case, created): created is False for a repeat of the same request key, which
-    writes nothing.
+    Answers (case, created): created is False for a repeat of the same request key (by the
+    same user, for the same house), which writes nothing.
     """
-    replay = _replay(request_key, step="open")
-    if replay is not None:
-        return RenovationCase.objects.get(pk=replay.case_id), False
+    # A repeat is authorized as a first request is: region, then role, then the house.
     if not can_view_case(user, RenovationCase(house=house)):
         raise Http404("No such house.")
     if not can_open_case(user, house):
         raise CaseForbidden(
             _("Your role (%(role)s) may not open a renovation case.") % {"role": role_label(user)}
         )
+    replay = _replay(request_key, user=user, step="open", house=house)
+    if replay is not None:
+        return RenovationCase.objects.get(pk=replay.case_id), False
     reason = (subsidy_override_reason or "").strip()
     if method not in RenovationMethod.values:
         raise CaseRefused(
@@ -604,7 +637,8 @@ def case_open(
             .get(pk=house.pk)
         )
         household = house.household
-        if request_key and (replay := _replay(request_key, step="open")) is not None:
+        replay = _replay(request_key, user=user, step="open", house=house)
+        if replay is not None:
             return RenovationCase.objects.get(pk=replay.case_id), False
         if not house.is_current:
             raise CaseRefused(
@@ -752,10 +786,8 @@ def case_pay(
     Answers (payment, created): created is False for a repeat of the same request key.
     """
     step = STEPS["pay"]
-    replay = _replay(request_key, case_id=case_id, step="pay")
-    if replay is not None:
-        _case_get(user=user, case_id=case_id)
-        return Payment.objects.get(pk=replay.data["payment"]), False
+    # A repeat is authorized as a first request is: region (404), then role (403); the
+    # stored answer comes only after, under the row lock.
     if not role_may(user, step):
         _case_get(user=user, case_id=case_id)
         raise forbidden(user, step)
@@ -774,8 +806,8 @@ def case_pay(
 
     with transaction.atomic():
         case = _case_get(user=user, case_id=case_id, lock=True, request_key=request_key)
-        if _replay_of(case, request_key, step="pay"):
-            replay = _replay(request_key, case_id=case_id, step="pay")
+        if _replay_of(case, request_key, user=user, step="pay"):
+            replay = _replay(request_key, user=user, case_id=case_id, step="pay")
             return Payment.objects.get(pk=replay.data["payment"]), False
         problem = step_problem(user=user, case=case, step=step)
         if problem is not None:

@@ -102,9 +102,10 @@ def _detail_context(request, case, *, act_form=None, pay_form=None, error=None) 
         action["needs_reason"] = STEPS[action["action"]].needs_reason
         action["needs_inspection"] = STEPS[action["action"]].needs_inspection
         action["request_key"] = new_request_key()
-    # The user's own steps that are not possible yet, with the service's reason (evidence
-    # missing, notice period not over...); other roles' steps are named, not explained.
-    blocked = [a for a in steps if not a["allowed"] and can_act_on_case(user, case, a["action"])]
+    # The user's own steps (the payment too) that they may not take now, with the service's
+    # reason (evidence missing, notice period not over, separation of duties...): no button
+    # they cannot use. Other roles' steps are named, not explained.
+    blocked = [a for a in actions if not a["allowed"] and can_act_on_case(user, case, a["action"])]
     waiting = [
         a
         for a in steps

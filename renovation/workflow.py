@@ -29,6 +29,22 @@ pay (case_pay)      completion_passed; → paid when in full     county
 
 The official who passes the completion check must not be the inspector who supervised the
 works either (DOMAIN.md: the check is made by someone else).
+
+Separation of duties (ANJU_SEPARATION_OF_DUTIES, on by default): each Step's `not_by` names
+the earlier parts of the same case whose person may not take it, so that no one official
+appraises the finished house, passes the check and pays the subsidy alone:
+
+==================  =========================================================
+step                not by the person who ...
+==================  =========================================================
+county_approve      opened the case (applied for the household)
+pass_completion     made the completion appraisal the check is judged on
+pay                 passed the completion check
+==================  =========================================================
+
+Two people are enough for appraisal, pass and payment (one appraises and pays, the other
+passes); administrators, who hold every role, are held to it too. Off, these steps go back
+to the role checks alone.
 """
 
 import datetime
@@ -47,7 +63,7 @@ from housing.models import RenovationStatus
 from inspections.models import InspectionKind
 from renovation.errors import CaseForbidden, CaseRefused, CaseStateConflict
 from renovation.evidence import completion_visit, photo_slots, slot_names
-from renovation.models import OPEN_STATES, CaseState, RenovationCase
+from renovation.models import OPEN_STATES, CaseEventKind, CaseState, RenovationCase
 from renovation.rules import number
 
 INSPECTOR = Role.INSPECTOR
@@ -71,6 +87,7 @@ class Step:
     needs_inspection: bool = False
     batchable: bool = False
     closing: bool = False
+    not_by: tuple[str, ...] = ()  # earlier parts (PARTS) whose person may not take this step
 
 
 # ---------------------------------------------------------------------------------------
@@ -149,6 +166,78 @@ def _check_no_payments(case, user, inspection):
 
 
 # ---------------------------------------------------------------------------------------
+# Separation of duties: who played an earlier part of the case
+
+
+@dataclass(frozen=True)
+class Part:
+    """An earlier part of a case: who played it (a user id or None), and the refusal said
+    to that person when they try a step their part excludes."""
+
+    who: Callable[[RenovationCase, object], int | None]  # (case, inspection) -> user id
+    refusal: Promise
+
+
+def _opener(case, inspection):
+    return case.created_by_id
+
+
+def _completion_appraiser(case, inspection):
+    visit = completion_visit(case, inspection)
+    return visit.inspector_id if visit is not None else None
+
+
+def _completion_passer(case, inspection):
+    # The event of the pass the case stands on: a failed check leads elsewhere (works).
+    return (
+        case.events.filter(kind=CaseEventKind.TRANSITION, to_state=CaseState.COMPLETION_PASSED)
+        .order_by("-id")
+        .values_list("actor_id", flat=True)
+        .first()
+    )
+
+
+PARTS: dict[str, Part] = {
+    "open": Part(
+        _opener,
+        gettext_lazy(
+            "Separation of duties: you (%(name)s, %(role)s) opened this case; someone else "
+            "must take the step “%(action)s”."
+        ),
+    ),
+    "completion_appraisal": Part(
+        _completion_appraiser,
+        gettext_lazy(
+            "Separation of duties: you (%(name)s, %(role)s) made the completion appraisal "
+            "this check is judged on; someone else must take the step “%(action)s”."
+        ),
+    ),
+    "pass_completion": Part(
+        _completion_passer,
+        gettext_lazy(
+            "Separation of duties: you (%(name)s, %(role)s) passed the completion check of "
+            "this case; someone else must take the step “%(action)s”."
+        ),
+    ),
+}
+
+
+def duty_problem(*, user, case: RenovationCase, step: Step, inspection=None):
+    """The CaseForbidden a step meets because the user played an excluded earlier part of
+    the case (step.not_by), or None; always None with ANJU_SEPARATION_OF_DUTIES off."""
+    if not settings.ANJU_SEPARATION_OF_DUTIES:
+        return None
+    for name in step.not_by:
+        part = PARTS[name]
+        if part.who(case, inspection) == user.pk:
+            return CaseForbidden(
+                part.refusal
+                % {"name": user.get_username(), "role": role_label(user), "action": step.label}
+            )
+    return None
+
+
+# ---------------------------------------------------------------------------------------
 # The table
 
 BEFORE_APPROVAL = (
@@ -193,6 +282,7 @@ STEPS: dict[str, Step] = {
             CaseState.COUNTY_APPROVED,
             frozenset({COUNTY}),
             batchable=True,
+            not_by=("open",),
         ),
         Step(
             "start_works",
@@ -218,6 +308,7 @@ STEPS: dict[str, Step] = {
             frozenset({TOWNSHIP, COUNTY}),
             _check_completion,
             needs_inspection=True,
+            not_by=("completion_appraisal",),
         ),
         Step(
             "fail_completion",
@@ -255,6 +346,7 @@ STEPS: dict[str, Step] = {
             (CaseState.COMPLETION_PASSED,),
             None,
             frozenset({COUNTY}),
+            not_by=("pass_completion",),
         ),
     ]
 }
@@ -311,7 +403,8 @@ def wrong_state(case: RenovationCase, step: Step) -> CaseStateConflict:
 
 def step_problem(*, user, case: RenovationCase, step: Step, reason="", inspection=None):
     """The error the step would meet now, or None: role, then state, then reason, then
-    the step's evidence check."""
+    the step's evidence check, then separation of duties (judged on the evidence the
+    check accepted)."""
     if not role_may(user, step):
         return forbidden(user, step)
     if case.state not in step.from_states:
@@ -322,4 +415,4 @@ def step_problem(*, user, case: RenovationCase, step: Step, reason="", inspectio
         message = step.check(case, user, inspection)
         if message:
             return CaseRefused(message)
-    return None
+    return duty_problem(user=user, case=case, step=step, inspection=inspection)

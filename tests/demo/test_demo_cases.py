@@ -28,7 +28,7 @@ from renovation.rules import is_overdue
 N = 150
 SEED = 1
 PHOTOGRAPHED = 16
-PASSWORD = "demo-pass-for-tests"
+PASSWORD = "demo-pass-for-tests-26"
 SLOTS = [
     ("appraisal", "before", ["front", "left", "back", "interior"]),
     ("progress", "during", ["front"]),
@@ -163,12 +163,15 @@ def _check_the_demo(out: str) -> None:
         "data__step", "actor__role", "actor__username"
     ):
         assert role in ROLES[step], (step, username)
-    # The demo users act in their township; the completion checks are the county's.
+    # The demo users act in their township; the completion checks are the county's, with
+    # separation of duties: `county` appraises, `county2` passes, `county` pays.
     actors = set(CaseEvent.objects.values_list("actor__username", flat=True))
-    assert {"inspector", "township", "county"} <= actors
+    assert {"inspector", "township", "county", "county2"} <= actors
     for case in RenovationCase.objects.filter(state=CaseState.PAID):
         assert case.paid_total == case.subsidy_amount
         assert case.completion_inspection.inspector.username == "county"
+        by_step = {e.data["step"]: e.actor.username for e in case.events.select_related("actor")}
+        assert (by_step["pass_completion"], by_step["pay"]) == ("county2", "county")
         assert case.works_inspector.username.startswith("inspector")
         assert case.payments.count() in (1, 2)
     # Dates the rules read are on the demo's calendar, not the clock's.

@@ -18,7 +18,7 @@ from housing import idnumbers
 from housing.models import FamilyMember, House, Household, KeyGroup, Region, Relation
 
 N = 200
-PASSWORD = "demo-pass-for-tests"
+PASSWORD = "demo-pass-for-tests-26"
 
 
 @pytest.fixture(autouse=True)
@@ -230,6 +230,7 @@ class TestOneSeededCounty:
             "inspector": (Role.INSPECTOR, ["520399100"]),
             "township": (Role.TOWNSHIP_OFFICIAL, ["520399100"]),
             "county": (Role.COUNTY_OFFICIAL, ["520399"]),
+            "county2": (Role.COUNTY_OFFICIAL, ["520399"]),
             "auditor": (Role.AUDITOR, ["520399"]),
             "admin": (Role.ADMINISTRATOR, []),
         }
@@ -253,6 +254,7 @@ class TestOneSeededCounty:
             ["inspector", "Inspector", f"{township} (520399100)", PASSWORD],
             ["township", "Township official", f"{township} (520399100)", PASSWORD],
             ["county", "County official", "安居示范县 (520399)", PASSWORD],
+            ["county2", "County official", "安居示范县 (520399)", PASSWORD],
             ["auditor", "Auditor", "安居示范县 (520399)", PASSWORD],
             ["admin", "Administrator", "all regions", PASSWORD],
         ]
@@ -313,8 +315,9 @@ def test_a_demo_password_the_validators_reject_is_refused_and_nothing_is_created
         seed()
 
     assert str(caught.value) == (
-        "Nothing was created: This password is too short. It must contain at least 8 "
-        "characters. This password is too common. This password is entirely numeric."
+        "Nothing was created: This password is too short. It must contain at least 12 "
+        "characters. This password is too common. This password is entirely numeric. "
+        "This password must contain at least one letter and at least one digit."
     )
     assert not Region.objects.exists()
     assert not Household.objects.exists()

@@ -45,7 +45,9 @@ CHAIN = [
     (CaseState.COUNTY_APPROVED, "county_approve", "county"),
     (CaseState.WORKS_STARTED, "start_works", "inspector"),
     (CaseState.WORKS_FINISHED, "finish_works", "inspector"),
-    (CaseState.COMPLETION_PASSED, "pass_completion", "county"),
+    # Separation of duties: inspector2 appraises the completion, the township passes the
+    # check (DOMAIN.md: its preliminary check), the county pays.
+    (CaseState.COMPLETION_PASSED, "pass_completion", "township"),
 ]
 
 
@@ -152,7 +154,9 @@ def case_in_state(
     """A case in `state`, driven there by the real services with the evidence each step needs.
 
     The returned case has ``case.team`` (the users, see case_team) and, from WORKS_FINISHED
-    on, ``case.completion_appraisal`` (graded A by team["inspector2"]).
+    on, ``case.completion_appraisal`` (graded A by team["inspector2"]). Three people share
+    the end, as separation of duties asks: inspector2 appraises, the township passes the
+    completion check, the county pays.
     ``photos=False`` skips uploading photos (and configures no required slots); then the
     evidence rules have nothing to require. The public notice is backdated past the notice
     period so the township may check it. For PAID the whole subsidy is paid at once;

@@ -19,8 +19,8 @@ class Command(BaseCommand):
     help = gettext_lazy(
         "Build a synthetic demo county, 安居示范县 (520399, not a real county), under 贵州省 "
         "遵义市: townships and villages with boundaries, households with their houses and "
-        "family members (all names and ID numbers invented), and one demo user per role "
-        "(usernames inspector, township, county, auditor and admin) with the password in "
+        "family members (all names and ID numbers invented), and demo users for every role "
+        "(usernames inspector, township, county, county2, auditor and admin) with the password in "
         "ANJU_DEMO_PASSWORD. Up to --photos households get inspections with photos drawn for "
         "them, sent through the real photo pipeline, with a few planted problems so that the "
         "evidence flags show. Renovation cases are driven through every state by the demo users, "
