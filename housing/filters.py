@@ -11,6 +11,9 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework_gis.filters import InBBoxFilter
 
+from accounts.permissions import can_see_full_id_numbers
+from housing import idnumbers
+from housing.bounds import IdField
 from housing.models import CODE_LENGTHS, KeyGroup, Region, RegionLevel, RenovationStatus
 from housing.selectors import HouseholdFilters
 
@@ -79,8 +82,8 @@ class HouseholdQuery(serializers.Serializer):
         allow_blank=True,
         max_length=100,
         help_text=_(
-            "Head's name (contains), archive number (starts with), or an 18-character ID "
-            "number of the head or a member (exact)."
+            "Head's name (contains), archive number (starts with), or, for administrators "
+            "only, an 18-character ID number of the head or a member (exact)."
         ),
     )
     region = serializers.CharField(
@@ -109,6 +112,16 @@ class HouseholdQuery(serializers.Serializer):
         required=False,
         help_text=_("Renovation status of the current house."),
     )
+
+    def validate_q(self, value):
+        # An exact-match search by ID number is an oracle for guessing masked numbers.
+        request = self.context.get("request")
+        user = getattr(request, "user", None)
+        if idnumbers.looks_like_id_number(value) and not (
+            user is not None and can_see_full_id_numbers(user)
+        ):
+            raise serializers.ValidationError(idnumbers.ID_SEARCH_REFUSED, code="id_search")
+        return value
 
     def validate_region(self, value):
         return validate_region_code("region", value) if value else ""
@@ -141,11 +154,7 @@ class HouseholdQuery(serializers.Serializer):
 class MemberQuery(serializers.Serializer):
     """Filters of GET /api/members/."""
 
-    household = serializers.IntegerField(
-        required=False,
-        min_value=1,
-        help_text=_("Only the members of this household (its id)."),
-    )
+    household = IdField(required=False, help_text=_("Only the members of this household (its id)."))
 
 
 class RegionQuery(serializers.Serializer):

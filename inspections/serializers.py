@@ -13,6 +13,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from housing.bounds import IdField, validate_past_time
 from housing.models import SafetyGrade
 from inspections.evidence import flag_detail
 from inspections.models import (
@@ -151,10 +152,12 @@ class InspectionInputSerializer(serializers.Serializer):
     client_uuid = serializers.UUIDField(
         help_text=_("Made by the phone; send the same one again when replaying this record.")
     )
-    household = serializers.IntegerField(min_value=1, help_text=_("The household's id."))
+    household = IdField(help_text=_("The household's id."))
     kind = serializers.ChoiceField(choices=InspectionKind.choices)
-    started_at = AwareDateTimeField()
-    ended_at = AwareDateTimeField()
+    # From 1900 to now (plus ANJU_CLOCK_SKEW_MIN): a year-1 time overflowed the services'
+    # date arithmetic, and a visit cannot have happened in the future.
+    started_at = AwareDateTimeField(validators=[validate_past_time])
+    ended_at = AwareDateTimeField(validators=[validate_past_time])
     location = LocationInputSerializer(
         required=False,
         allow_null=True,
@@ -191,9 +194,7 @@ class PhotoInputSerializer(serializers.Serializer):
 
 
 class HouseholdQuery(serializers.Serializer):
-    household = serializers.IntegerField(
-        required=False, min_value=1, help_text=_("Only this household's records (its id).")
-    )
+    household = IdField(required=False, help_text=_("Only this household's records (its id)."))
 
 
 # --- output -----------------------------------------------------------------------------

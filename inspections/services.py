@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from housing.bounds import clock_skew
 from housing.models import House, Household
 from housing.selectors import household_get
 from inspections.errors import IdempotencyConflict, InspectionInvalid, InspectionRefused
@@ -32,8 +33,6 @@ from inspections.models import (
 )
 from inspections.permissions import can_create_inspection
 
-# Phones' clocks drift: a record may claim to start or end this far in the future.
-CLOCK_SKEW = datetime.timedelta(minutes=10)
 MEMBER_NAMES = [name for name, _label in MEMBERS]
 GRADES = ["A", "B", "C", "D"]
 HAZARD_ORDER = list(SiteHazard.values)
@@ -59,7 +58,7 @@ def _check_time(name: str, value, errors: dict) -> None:
         errors[name] = [
             _("The time needs a UTC offset (e.g. +08:00), or a phone's clock cannot be trusted.")
         ]
-    elif value > timezone.now() + CLOCK_SKEW:
+    elif value > timezone.now() + clock_skew():  # phones' clocks drift: ANJU_CLOCK_SKEW_MIN
         errors[name] = [_("The time is in the future; check the phone's clock.")]
 
 

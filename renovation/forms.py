@@ -5,6 +5,7 @@ import uuid
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from housing.bounds import parse_id, validate_past_date
 from renovation.models import FUNDING_YEAR_MAX, FUNDING_YEAR_MIN, CaseState
 from renovation.selectors import CaseFilters, township_list
 
@@ -92,7 +93,9 @@ class CasePayForm(forms.Form):
         widget=forms.NumberInput(attrs={"step": "0.01", "inputmode": "decimal"}),
     )
     paid_on = forms.DateField(
-        label=_("Paid on"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+        label=_("Paid on"),
+        validators=[validate_past_date],  # not before 1900, not after today
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     reference = forms.CharField(
         label=_("Reference"), max_length=60, help_text=_("The bank or treasury reference.")
@@ -118,12 +121,15 @@ class CaseIdsField(forms.Field):
         ids = []
         for item in value:
             text = str(item).strip()
-            if not text.isdigit():
+            # ASCII digits within 1..2^63-1: "²" passes isdigit() but not int(), and a
+            # larger number overflows the database's integers.
+            pk = parse_id(text)
+            if pk is None:
                 raise forms.ValidationError(
                     self.error_messages["invalid"], code="invalid", params={"value": text}
                 )
-            if int(text) not in ids:
-                ids.append(int(text))
+            if pk not in ids:
+                ids.append(pk)
         if len(ids) > MAX_BATCH:
             raise forms.ValidationError(
                 self.error_messages["too_many"],

@@ -11,6 +11,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from housing.bounds import IdField, validate_past_date
 from inspections.serializers import (
     ChoiceSetField,
     InspectorSerializer,
@@ -86,9 +87,7 @@ class CaseQuery(serializers.Serializer):
 class CaseOpenInputSerializer(serializers.Serializer):
     """POST /api/cases/: open a case for a household's current house."""
 
-    household = serializers.IntegerField(
-        min_value=1, help_text=_("The household's id; the case is for its current house.")
-    )
+    household = IdField(help_text=_("The household's id; the case is for its current house."))
     method = method_field(help_text=_("Repair for a house graded C; a rebuild for D."))
     build_mode = build_mode_field()
     planned_floor_area = serializers.DecimalField(
@@ -143,7 +142,10 @@ class CasePayInputSerializer(serializers.Serializer):
     amount = serializers.DecimalField(
         max_digits=10, decimal_places=2, help_text=_("Yuan; the total never exceeds the subsidy.")
     )
-    paid_on = serializers.DateField(help_text=_("The date it was paid, e.g. 2026-12-01."))
+    paid_on = serializers.DateField(
+        validators=[validate_past_date],
+        help_text=_("The date it was paid, e.g. 2026-12-01: not before 1900, not in the future."),
+    )
     reference = serializers.CharField(max_length=60, help_text=_("The bank or treasury reference."))
     request_key = request_key_field()
 

@@ -11,6 +11,7 @@ from django.http import Http404, QueryDict
 from django.utils.translation import gettext as _
 
 from accounts.scoping import code_visible
+from housing.bounds import parse_id
 from housing.models import Household, Region
 from housing.selectors import household_get
 from reports.errors import ExportError, ExportForbidden
@@ -30,10 +31,11 @@ def region_of(job) -> Region | None:
 
 def household_of(job) -> Household:
     """The export's household, in the user's regions, or ExportForbidden."""
-    try:
-        pk = int(job.params.get("household"))
-    except (TypeError, ValueError):
-        raise ExportError(_("No household was named for this export.")) from None
+    # The form bounded it; a job's params are re-read all the same (an id past 2^63-1
+    # would overflow the database's integers).
+    pk = parse_id(job.params.get("household") or "")
+    if pk is None:
+        raise ExportError(_("No household was named for this export."))
     try:
         return household_get(user=job.user, pk=pk)
     except Http404:

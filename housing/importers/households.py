@@ -8,6 +8,7 @@ Every row written is also recorded in its model's history (created or changed), 
 """
 
 import datetime
+import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -15,9 +16,11 @@ from pathlib import Path
 from django.contrib.gis.geos import Point
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from housing import idnumbers
+from housing.coords import out_of_china
 from housing.history import CHANGED, CREATED, history_snapshot
 from housing.importers import pgcopy
 from housing.importers.batching import UPDATE_BATCH, chunked, lookup
@@ -90,6 +93,8 @@ class HouseholdImportResult:
     members_created: int = 0
     members_updated: int = 0
     dry_run: bool = False
+    # Imported all the same, but worth a look (a location outside China).
+    warnings: list[Problem] = field(default_factory=list)
 
 
 @dataclass
@@ -185,6 +190,9 @@ class _Checker:
         except ValueError:
             self.add(row, column, value, _("Not a number."))
             return None
+        if not math.isfinite(number):
+            self.add(row, column, value, _("Not a number."))
+            return None
         if not -limit <= number <= limit:
             if limit == 180:
                 message = _("A longitude is between -180 and 180.")
@@ -204,7 +212,42 @@ def _key_groups() -> dict[str, int]:
     return groups
 
 
-def _check_households(table: Table, *, crs: str, problems: list[Problem]) -> list[_HouseholdRow]:
+def _outside_china(table: Table, row: int, lon: str, lat: str) -> Problem:
+    return Problem(
+        file=table.file,
+        row=row,
+        message=_(
+            "The location (longitude %(lon)s, latitude %(lat)s) is not in China; imported "
+            "all the same. Check it, and whether longitude and latitude are swapped."
+        )
+        % {"lon": lon, "lat": lat},
+    )
+
+
+def _hint_swapped(table: Table, row: int, lon: str, lat: str, problems: list[Problem]) -> None:
+    """After an out-of-range coordinate: say so if the other way round is a place in China."""
+    try:
+        swapped_lon, swapped_lat = float(lat), float(lon)
+    except ValueError:
+        return
+    if math.isfinite(swapped_lon + swapped_lat) and not out_of_china(swapped_lon, swapped_lat):
+        problems.append(
+            Problem(
+                file=table.file,
+                row=row,
+                message=_(
+                    "Longitude %(lon)s and latitude %(lat)s read the other way round are a "
+                    "place in China: are the two columns swapped?"
+                )
+                % {"lon": lon, "lat": lat},
+            )
+        )
+
+
+def _check_households(
+    table: Table, *, crs: str, problems: list[Problem], warnings: list[Problem]
+) -> list[_HouseholdRow]:
+    this_year = timezone.localdate().year
     check = _Checker(table, problems)
     cell = table.cell
     villages = {
@@ -285,6 +328,10 @@ def _check_households(table: Table, *, crs: str, problems: list[Problem]) -> lis
                 lat = check.coordinate(number, "latitude", lat_text, 90)
                 if lon is not None and lat is not None:
                     location = point_from(lon, lat, crs=crs)
+                    if out_of_china(lon, lat):
+                        warnings.append(_outside_china(table, number, lon_text, lat_text))
+                else:
+                    _hint_swapped(table, number, lon_text, lat_text, problems)
             elif lon_text or lat_text:
                 blank = "latitude" if lon_text else "longitude"
                 check.add(
@@ -319,6 +366,14 @@ def _check_households(table: Table, *, crs: str, problems: list[Problem]) -> lis
                 house[column] = check.model_field(
                     number, column, cell(cells, column), House, column
                 )
+        built = house.get("year_built")
+        if built and built > this_year:
+            check.add(
+                number,
+                "year_built",
+                cell(cells, "year_built"),
+                _("The year %(year)d is in the future.") % {"year": built},
+            )
         if table.has("grade"):
             house["safety_grade"] = check.choice(number, "grade", cell(cells, "grade"), "grade")
 
@@ -475,7 +530,10 @@ def import_households(
 
     with transaction.atomic():
         problems: list[Problem] = []
-        households = _check_households(households_table, crs=crs, problems=problems)
+        warnings: list[Problem] = []
+        households = _check_households(
+            households_table, crs=crs, problems=problems, warnings=warnings
+        )
         members: list[_MemberRow] = []
         if members_table is not None:
             archive_nos = {
@@ -488,7 +546,7 @@ def import_households(
             raise ImportFailed(problems)
 
         result = HouseholdImportResult(
-            households=len(households), members=len(members), dry_run=dry_run
+            households=len(households), members=len(members), dry_run=dry_run, warnings=warnings
         )
         archive_nos = [row.archive_no for row in households]
         existing = dict(

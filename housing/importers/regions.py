@@ -4,15 +4,18 @@ Levels come from the code length and the tree from code prefixes, so a file need
 code and a name per row. Boundaries are stored in WGS84 whatever the layer's CRS.
 """
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib.gis.gdal import CoordTransform, DataSource, GDALException, SpatialReference
-from django.contrib.gis.geos import GEOSGeometry, MultiPolygon
+from django.contrib.gis.geos import GEOSException, GEOSGeometry, MultiPolygon
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from housing.coords import out_of_china
 from housing.history import CHANGED, CREATED, history_snapshot
 from housing.importers.batching import UPDATE_BATCH, WRITE_BATCH, lookup
 from housing.importers.readers import header_key, read_table
@@ -34,6 +37,8 @@ class RegionImportResult:
     updated: int = 0
     created_by_level: dict[str, int] = field(default_factory=dict)
     dry_run: bool = False
+    # Imported all the same, but worth a look (a boundary outside China).
+    warnings: list[Problem] = field(default_factory=list)
 
 
 @dataclass
@@ -120,31 +125,113 @@ def _read_csv(path: Path, code_field, name_field) -> tuple[list[dict], str]:
     return records, table.headers
 
 
+def _ring_problems(geom) -> list[str]:
+    """What is wrong with the rings of an OGR polygon or multipolygon, in words.
+
+    GDAL reads an unclosed GeoJSON ring without complaint, and GEOS then fails on it; a
+    ring is checked here so that the report can say which one.
+    """
+    polygons = list(geom) if geom.geom_type.name.startswith("Multi") else [geom]
+    messages = []
+    for p, polygon in enumerate(polygons, start=1):
+        for r, ring in enumerate(polygon, start=1):
+            count = len(ring)
+            where = {"polygon": p, "ring": r, "count": count}
+            if count < 4:
+                messages.append(
+                    _(
+                        "Ring %(ring)d of polygon %(polygon)d has %(count)d points; a ring "
+                        "needs at least 4, the last repeating the first."
+                    )
+                    % where
+                )
+            elif ring[0] != ring[count - 1]:
+                messages.append(
+                    _(
+                        "Ring %(ring)d of polygon %(polygon)d is not closed: it starts at "
+                        "%(first)s and ends at %(last)s."
+                    )
+                    % {**where, "first": _point_text(ring[0]), "last": _point_text(ring[count - 1])}
+                )
+    return messages
+
+
+def _point_text(point) -> str:
+    return "(" + ", ".join(f"{c:.6f}".rstrip("0").rstrip(".") for c in point[:2]) + ")"
+
+
+def _extent_problem(extent) -> str | None:
+    """Refuse coordinates no WGS84 longitude/latitude can have (after reprojection)."""
+    min_lon, min_lat, max_lon, max_lat = extent
+    if not all(math.isfinite(v) for v in extent):
+        return _("The boundary has coordinates that are not numbers.")
+    if -180 <= min_lon <= max_lon <= 180 and -90 <= min_lat <= max_lat <= 90:
+        return None
+    message = _(
+        "The boundary reaches longitude %(min_lon)s to %(max_lon)s, latitude %(min_lat)s to "
+        "%(max_lat)s: a longitude is between -180 and 180, a latitude between -90 and 90."
+    ) % {
+        "min_lon": f"{min_lon:g}",
+        "max_lon": f"{max_lon:g}",
+        "min_lat": f"{min_lat:g}",
+        "max_lat": f"{max_lat:g}",
+    }
+    swapped = (min_lat, min_lon, max_lat, max_lon)
+    if _in_china(swapped):
+        message += " " + _("Read the other way round it is in China: are they swapped?")
+    else:
+        message += " " + _(
+            "Is the layer's coordinate system (its .prj, or the GeoJSON's crs) missing or wrong?"
+        )
+    return message
+
+
+def _in_china(extent) -> bool:
+    min_lon, min_lat, max_lon, max_lat = extent
+    return not (out_of_china(min_lon, min_lat) or out_of_china(max_lon, max_lat))
+
+
 def _to_boundary(
     geom, transform, file: str, row: int
-) -> tuple[MultiPolygon | None, Problem | None]:
-    """An OGR geometry as a WGS84 MultiPolygon, or the problem that prevents it."""
+) -> tuple[MultiPolygon | None, Problem | None, Problem | None]:
+    """An OGR geometry as a WGS84 MultiPolygon, or the problem that prevents it; and a
+    warning (imported all the same) for a boundary outside China."""
+
+    def refused(message) -> tuple[None, Problem, None]:
+        return None, Problem(file=file, row=row, unit="feature", message=message), None
+
+    # Counted first, on GDAL's copy: GEOS and the database are never handed a monster.
+    limit = settings.ANJU_BOUNDARY_MAX_VERTICES
+    vertices = geom.point_count
+    if vertices > limit:
+        return refused(
+            _(
+                "The boundary has %(count)d vertices; at most %(limit)d are accepted "
+                "(ANJU_BOUNDARY_MAX_VERTICES). Simplify it first, e.g. with "
+                "ogr2ogr -simplify 0.0001 (about 10 m), and import it again."
+            )
+            % {"count": vertices, "limit": limit}
+        )
     try:
         geom.set_3d(False)
+        if geom.geom_type.name in ("Polygon", "MultiPolygon"):
+            rings = _ring_problems(geom)
+            if rings:
+                return refused(" ".join(rings))
         if transform is not None:
             geom.transform(transform)
+        problem = _extent_problem(geom.extent)
+        if problem:
+            return refused(problem)
         geos = GEOSGeometry(geom.wkb, srid=WGS84)
-    except (GDALException, ValueError) as exc:
-        return None, Problem(
-            file=file,
-            row=row,
-            unit="feature",
-            message=_("The geometry cannot be read: %(error)s") % {"error": exc},
-        )
+    except (GDALException, GEOSException, ValueError) as exc:
+        return refused(_("The geometry cannot be read: %(error)s") % {"error": exc})
     if geos.geom_type == "Polygon":
         geos = MultiPolygon(geos, srid=WGS84)
     if geos.geom_type != "MultiPolygon":
-        return None, Problem(
-            file=file,
-            row=row,
-            unit="feature",
-            message=_("A boundary must be a polygon or multipolygon, not a %(type)s.")
-            % {"type": geos.geom_type},
+        return refused(
+            _("A boundary must be a polygon or multipolygon, not a %(type)s.")
+            % {"type": geos.geom_type}
         )
     if not geos.valid:
         # Self-touching rings are common in published boundaries; repair what GEOS can and
@@ -153,16 +240,31 @@ def _to_boundary(
         if fixed.geom_type == "Polygon":
             fixed = MultiPolygon(fixed, srid=WGS84)
         if fixed.geom_type != "MultiPolygon":
-            return None, Problem(
-                file=file,
-                row=row,
-                unit="feature",
-                message=_("The boundary is not a valid polygon: %(reason)s")
-                % {"reason": geos.valid_reason},
+            return refused(
+                _("The boundary is not a valid polygon: %(reason)s") % {"reason": geos.valid_reason}
             )
         geos = fixed
     geos.srid = WGS84
-    return geos, None
+    warning = None
+    if not _in_china(geom.extent):
+        warning = Problem(
+            file=file,
+            row=row,
+            unit="feature",
+            message=_(
+                "The boundary (longitude %(min_lon)s to %(max_lon)s, latitude %(min_lat)s to "
+                "%(max_lat)s) is not inside China; imported all the same. Check the layer's "
+                "coordinate system."
+            )
+            % dict(
+                zip(
+                    ("min_lon", "min_lat", "max_lon", "max_lat"),
+                    (f"{v:g}" for v in geom.extent),
+                    strict=True,
+                )
+            ),
+        )
+    return geos, None, warning
 
 
 def _read_layer(path: Path, code_field, name_field) -> tuple[list[dict], dict[str, str]]:
@@ -223,13 +325,16 @@ def _read_layer(path: Path, code_field, name_field) -> tuple[list[dict], dict[st
             "geometry": None,
             "has_boundary": True,
             "problem": None,
+            "warning": None,
         }
         try:
             geom = feature.geom
         except GDALException:
             geom = None  # a feature without geometry: the region gets no boundary
         if geom is not None:
-            record["geometry"], record["problem"] = _to_boundary(geom, transform, file, position)
+            record["geometry"], record["problem"], record["warning"] = _to_boundary(
+                geom, transform, file, position
+            )
         records.append(record)
     return records, {"code": code_name, "name": name_name}
 
@@ -351,7 +456,9 @@ def import_regions(
             raise ImportFailed(problems)
 
         existing = dict(lookup(Region.objects.all(), "code", in_file, "code", "id"))
-        result = RegionImportResult(dry_run=dry_run)
+        result = RegionImportResult(
+            dry_run=dry_run, warnings=[r["warning"] for r in records if r.get("warning")]
+        )
         for row in rows:
             if row.code in existing:
                 result.updated += 1

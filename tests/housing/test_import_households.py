@@ -556,3 +556,83 @@ def test_cgcs2000_coordinates_are_stored_unchanged(tmp_path, regions, groups):
     household = Household.objects.get(archive_no="A001")
     assert household.location.coords == pytest.approx((107.91, 27.21), abs=1e-12)
     assert household.location_source == LocationSource.IMPORTED
+
+
+# --- hostile coordinates and dates (issue 11) -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("lon", "lat", "problems"),
+    [
+        pytest.param(
+            "500",
+            "27.21",
+            [
+                "households.csv, row 2, column longitude, value “500”: "
+                "A longitude is between -180 and 180."
+            ],
+            id="longitude-500",
+        ),
+        pytest.param(
+            "nan",
+            "27.21",
+            ["households.csv, row 2, column longitude, value “nan”: Not a number."],
+            id="nan",
+        ),
+        pytest.param(
+            "27.21",
+            "107.91",
+            [
+                "households.csv, row 2, column latitude, value “107.91”: "
+                "A latitude is between -90 and 90.",
+                "households.csv, row 2: Longitude 27.21 and latitude 107.91 read the other way "
+                "round are a place in China: are the two columns swapped?",
+            ],
+            id="swapped",
+        ),
+    ],
+)
+def test_an_impossible_location_refuses_the_file_and_says_why(
+    tmp_path, regions, groups, lon, lat, problems
+):
+    rows = with_cell(0, "longitude", lon)
+    rows[0][HEADER.index("latitude")] = lat
+    households = write_csv(tmp_path / "households.csv", HEADER, rows)
+
+    report = failure(households)
+
+    count = len(problems)
+    heading = f"{count} problem{'s' if count > 1 else ''} found; nothing was imported."
+    assert report.splitlines() == [heading, *problems]
+    assert_nothing_written()
+
+
+def test_a_location_outside_china_is_imported_with_a_warning(tmp_path, regions, groups):
+    rows = with_cell(0, "longitude", "2.35")  # Paris
+    rows[0][HEADER.index("latitude")] = "48.85"
+    households = write_csv(tmp_path / "households.csv", HEADER, rows)
+    err = StringIO()
+
+    call_command("import_households", str(households), stdout=StringIO(), stderr=err)
+
+    assert err.getvalue().strip() == (
+        "households.csv, row 2: The location (longitude 2.35, latitude 48.85) is not in China; "
+        "imported all the same. Check it, and whether longitude and latitude are swapped."
+    )
+    assert Household.objects.get(archive_no="A001").location.coords == (2.35, 48.85)
+
+
+def test_a_house_built_in_a_future_year_refuses_the_file(tmp_path, regions, groups):
+    next_year = str(datetime.date.today().year + 1)
+    households = write_csv(
+        tmp_path / "households.csv", HEADER, with_cell(0, "year_built", next_year)
+    )
+
+    report = failure(households)
+
+    assert report == (
+        "1 problem found; nothing was imported.\n"
+        f"households.csv, row 2, column year_built, value “{next_year}”: "
+        f"The year {next_year} is in the future."
+    )
+    assert_nothing_written()

@@ -335,3 +335,143 @@ def test_reimporting_a_layer_replaces_boundaries_in_place(tmp_path, city):
     county = Region.objects.get(code="520329")
     assert county.pk == county_id
     assert county.boundary.extent == pytest.approx((107.0, 27.0, 108.0, 28.0))
+
+
+# --- hostile boundaries (issue 11): refused with the feature and the reason, nothing written
+
+
+def county_with(geometry: dict) -> dict:
+    """The usual county and town, the town with this geometry instead of its own."""
+    collection = feature_collection()
+    collection["features"][1]["geometry"] = geometry
+    return collection
+
+
+def assert_nothing_written():
+    assert not Region.objects.filter(code__in=["520329", "520329102"]).exists()
+
+
+def test_an_unclosed_ring_is_refused_naming_the_feature_and_the_ring(tmp_path, city):
+    open_ring = COUNTY_RING[:-1]  # four corners, the first not repeated at the end
+    path = write_geojson(
+        tmp_path / "regions.geojson",
+        county_with({"type": "Polygon", "coordinates": [open_ring]}),
+    )
+
+    report = failure(path)
+
+    assert report == (
+        "1 problem found; nothing was imported.\n"
+        "regions.geojson, feature 2: Ring 1 of polygon 1 is not closed: it starts at "
+        "(107.5, 27.2) and ends at (107.5, 27.6)."
+    )
+    assert_nothing_written()
+
+
+def test_a_ring_of_two_points_is_refused(tmp_path, city):
+    path = write_geojson(
+        tmp_path / "regions.geojson",
+        county_with(
+            {"type": "MultiPolygon", "coordinates": [[TOWN_RINGS[0]], [[[107.7, 27.4]] * 2]]}
+        ),
+    )
+
+    report = failure(path)
+
+    assert report.splitlines()[1] == (
+        "regions.geojson, feature 2: Ring 1 of polygon 2 has 2 points; a ring needs at "
+        "least 4, the last repeating the first."
+    )
+    assert_nothing_written()
+
+
+def test_a_longitude_of_500_is_refused(tmp_path, city):
+    ring = [[500, 27.2], [107.9, 27.2], [107.9, 27.6], [500, 27.2]]
+    path = write_geojson(
+        tmp_path / "regions.geojson", county_with({"type": "Polygon", "coordinates": [ring]})
+    )
+
+    report = failure(path)
+
+    assert report == (
+        "1 problem found; nothing was imported.\n"
+        "regions.geojson, feature 2: The boundary reaches longitude 107.9 to 500, latitude "
+        "27.2 to 27.6: a longitude is between -180 and 180, a latitude between -90 and 90. "
+        "Is the layer's coordinate system (its .prj, or the GeoJSON's crs) missing or wrong?"
+    )
+    assert_nothing_written()
+
+
+def test_swapped_longitude_and_latitude_are_refused_with_a_hint(tmp_path, city):
+    swapped = [[lat, lon] for lon, lat in TOWN_RINGS[0]]
+    path = write_geojson(
+        tmp_path / "regions.geojson", county_with({"type": "Polygon", "coordinates": [swapped]})
+    )
+
+    report = failure(path)
+
+    assert report.splitlines()[1] == (
+        "regions.geojson, feature 2: The boundary reaches longitude 27.2 to 27.3, latitude "
+        "107.5 to 107.6: a longitude is between -180 and 180, a latitude between -90 and 90. "
+        "Read the other way round it is in China: are they swapped?"
+    )
+    assert_nothing_written()
+
+
+def test_a_boundary_outside_china_is_imported_with_a_warning(tmp_path, city):
+    paris = [[2.3, 48.8], [2.4, 48.8], [2.4, 48.9], [2.3, 48.8]]
+    path = write_geojson(
+        tmp_path / "regions.geojson", county_with({"type": "Polygon", "coordinates": [paris]})
+    )
+    out, err = StringIO(), StringIO()
+
+    call_command("import_regions", str(path), stdout=out, stderr=err)
+
+    assert out.getvalue().strip() == "Regions imported: 2 created, 0 updated."
+    assert err.getvalue().strip() == (
+        "regions.geojson, feature 2: The boundary (longitude 2.3 to 2.4, latitude 48.8 to "
+        "48.9) is not inside China; imported all the same. Check the layer's coordinate system."
+    )
+
+
+def test_a_boundary_over_the_vertex_limit_is_refused(tmp_path, city, settings):
+    settings.ANJU_BOUNDARY_MAX_VERTICES = 4
+    path = write_geojson(tmp_path / "regions.geojson", feature_collection())
+
+    report = failure(path)
+
+    # The county's ring has 5 vertices; the town's two rings have 10.
+    assert report == (
+        "2 problems found; nothing was imported.\n"
+        "regions.geojson, feature 1: The boundary has 5 vertices; at most 4 are accepted "
+        "(ANJU_BOUNDARY_MAX_VERTICES). Simplify it first, e.g. with ogr2ogr -simplify 0.0001 "
+        "(about 10 m), and import it again.\n"
+        "regions.geojson, feature 2: The boundary has 10 vertices; at most 4 are accepted "
+        "(ANJU_BOUNDARY_MAX_VERTICES). Simplify it first, e.g. with ogr2ogr -simplify 0.0001 "
+        "(about 10 m), and import it again."
+    )
+    assert_nothing_written()
+
+
+def test_a_million_vertex_boundary_is_refused_under_the_default_limit(tmp_path, city):
+    # Written as WKT in a CSV and turned into a GeoPackage by ogr2ogr: a GeoJSON of a
+    # million vertices takes GDAL seconds to parse, a GeoPackage a tenth of one.
+    n = 1_000_000
+    # Whole degrees keep the line under the CSV driver's limit of about 10 MB.
+    ring = ["107 27", *(["108 27", "108 28"] * ((n - 2) // 2)), "107 27"]
+    source = tmp_path / "source.csv"
+    source.write_text(
+        f'code,name,WKT\n"520329",余庆县,"POLYGON(({",".join(ring)}))"\n', encoding="utf-8"
+    )
+    path = tmp_path / "regions.gpkg"
+    ogr2ogr("-f", "GPKG", path, source, "-a_srs", "EPSG:4326", "-oo", "KEEP_GEOM_COLUMNS=NO")
+
+    report = failure(path)
+
+    assert report == (
+        "1 problem found; nothing was imported.\n"
+        "regions.gpkg, feature 1: The boundary has 1000000 vertices; at most 50000 are "
+        "accepted (ANJU_BOUNDARY_MAX_VERTICES). Simplify it first, e.g. with ogr2ogr -simplify "
+        "0.0001 (about 10 m), and import it again."
+    )
+    assert not Region.objects.filter(code="520329").exists()

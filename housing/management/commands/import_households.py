@@ -33,6 +33,8 @@ class Command(BaseCommand):
             result = import_households(path=path, members_path=members, crs=crs, dry_run=dry_run)
         except ImportFailed as exc:
             raise CommandError(str(exc)) from None
+        for warning in result.warnings:
+            self.stderr.write(self.style.WARNING(str(warning)))
         params = {
             "households": result.households,
             "members": result.members,

@@ -28,6 +28,8 @@ class Command(BaseCommand):
             )
         except ImportFailed as exc:
             raise CommandError(str(exc)) from None
+        for warning in result.warnings:
+            self.stderr.write(self.style.WARNING(str(warning)))
         if dry_run:
             message = _("Regions that would be imported: %(created)d new, %(updated)d updated.")
         else:
