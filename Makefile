@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_HOUSEHOLDS ?= 2000
 
-.PHONY: bootstrap run test test-postgis test-spatialite bench lint messages
+.PHONY: bootstrap run serve test test-postgis test-spatialite bench lint messages
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -16,6 +16,11 @@ run: bootstrap
 	@$(PY) manage.py compilemessages -v0 --ignore=.venv
 	@$(PY) manage.py seed_demo --if-empty --households $(DEMO_HOUSEHOLDS)
 	@$(PY) manage.py runserver $(HOST):$(PORT)
+
+# The production setup locally (DEBUG=false, gunicorn, a Celery worker and beat on the local
+# Redis, static files collected) over plain HTTP; docs/deploy.md for a real deployment.
+serve: bootstrap
+	@HOST=$(HOST) PORT=$(PORT) DEMO_HOUSEHOLDS=$(DEMO_HOUSEHOLDS) bash scripts/serve.sh
 
 test: bootstrap
 	@$(PY) manage.py compilemessages -v0 --ignore=.venv

@@ -4,6 +4,11 @@ The services raise domain errors (inspections.errors.InspectionError and its sub
 renovation.errors.CaseError, inspections.photos.PhotoRejected); each knows the HTTP status
 it means and the body that says what was wrong and where. Views do not catch them: this
 handler answers for all, and everything else goes to DRF's own handler.
+
+What neither knows (an unhandled exception: a bug, a lost database) DRF re-raises. It is
+not caught here: Django logs it with its traceback and answers through handler500
+(portal.errors.server_error), which answers JSON {"detail": ...} with status 500 under /api/.
+So do a 404 or 403 raised outside DRF under /api/ and a URL there that matches no endpoint.
 """
 
 from rest_framework.response import Response

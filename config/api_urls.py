@@ -1,10 +1,11 @@
 """/api/: the REST API, its token endpoint, its OpenAPI schema and browsable docs."""
 
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
-from housing.api import FamilyMemberViewSet, HouseholdViewSet, RegionViewSet, TokenView
+from accounts.api import TokenRevokeView, TokenView
+from housing.api import FamilyMemberViewSet, HouseholdViewSet, RegionViewSet
 from inspections.api import InspectionViewSet, PhotoSlotsView, PhotoViewSet
 
 app_name = "api"
@@ -18,9 +19,12 @@ router.register("photos", PhotoViewSet, basename="photo")
 
 urlpatterns = [
     path("auth/token/", TokenView.as_view(), name="token"),
+    path("auth/logout/", TokenRevokeView.as_view(), name="logout"),
     # The schema and its docs hold no data, so they are open to anonymous readers.
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    # Split: the page's start-up script is served from docs/?script= rather than inline, which
+    # the Content-Security-Policy would refuse.
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
     path("photo-slots/", PhotoSlotsView.as_view(), name="photo-slots"),
     path("", include("renovation.api_urls")),
     path("", include("audit.api_urls")),

@@ -17,3 +17,9 @@ urlpatterns = [
 ]
 # Uploaded files are never served straight from MEDIA_ROOT: photos go through views that
 # check who may see them (inspections.views).
+
+# Translated pages, or JSON under /api/ (portal.errors says why each looks as it does).
+handler400 = "portal.errors.bad_request"
+handler403 = "portal.errors.permission_denied"
+handler404 = "portal.errors.page_not_found"
+handler500 = "portal.errors.server_error"

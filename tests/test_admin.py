@@ -576,7 +576,7 @@ def test_household_map_works_offline_and_moving_the_point_saves_it(
     page.goto(f"{live_server.url}/admin/housing/household/{household.pk}/change/")
     page.locator("#id_location_div_map").scroll_into_view_if_needed()
     page.wait_for_selector("#id_location_map .ol-viewport canvas")
-    page.wait_for_function("geodjango_location.map.isRendered()")
+    page.wait_for_function("() => geodjango_location.map.isRendered()")
     layers = page.evaluate(
         """() => ({
             point: geodjango_location.featureCollection.getLength(),
@@ -620,7 +620,7 @@ def test_region_map_works_offline_with_the_parent_outline(
 
     page.goto(f"{live_server.url}/admin/housing/region/{regions['village1'].pk}/change/")
     page.wait_for_selector("#id_boundary_map .ol-viewport canvas")
-    page.wait_for_function("geodjango_boundary.map.isRendered()")
+    page.wait_for_function("() => geodjango_boundary.map.isRendered()")
     layers = page.evaluate(
         """() => ({
             boundary: geodjango_boundary.featureCollection.getLength(),

@@ -37,6 +37,7 @@ MEMBER_KEYS = {
     "id_number",
     "sex",
     "birth_date",
+    "birth_year",
     "disability_level",
     "phone",
 }
@@ -124,7 +125,7 @@ def test_household_list_is_a_paginated_geojson_feature_collection(county_officia
         "archive_no": "QS-0001",
         "village": {"code": "520399100200", "name": "青山村"},
         "head_name": "王大山",
-        "head_id_number": "520399********1231",
+        "head_id_number": "520399***********1",
         "phone": "13900000001",
         "address": "青山村 1 号",
         "location_source": "surveyed",
@@ -185,9 +186,11 @@ def test_household_detail_is_one_feature_with_its_members(county_official, famil
             "household": household.pk,
             "name": "王小河",
             "relation": "child",
-            "id_number": "520399********2460",
+            "id_number": "520399***********0",
             "sex": "F",
-            "birth_date": "1998-02-03",
+            # Beside the masked number only the year: the date is what the mask hides.
+            "birth_date": None,
+            "birth_year": 1998,
             "disability_level": "",
             "phone": "13900000002",
         }
@@ -392,7 +395,8 @@ def test_token_from_username_and_password_authenticates(client, township_officia
     )
 
     assert response.status_code == 200
-    assert response.json() == {"token": Token.objects.get(user=township_official).key}
+    assert response.json()["token"] == Token.objects.get(user=township_official).key
+    assert response.json()["expires"]
     client.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
     assert client.get("/api/households/").json()["count"] == 1
 
@@ -422,8 +426,8 @@ def test_id_numbers_are_masked_for_officials(county_official, family):
         logged_in(county_official).get(f"/api/households/{family['household'].pk}/").json()
     )["properties"]
 
-    assert properties["head_id_number"] == "520399********1231"
-    assert properties["members"][0]["id_number"] == "520399********2460"
+    assert properties["head_id_number"] == "520399***********1"
+    assert properties["members"][0]["id_number"] == "520399***********0"
 
 
 def test_id_numbers_are_in_full_for_administrators(administrator, family):
@@ -435,6 +439,40 @@ def test_id_numbers_are_in_full_for_administrators(administrator, family):
     assert detail["head_id_number"] == HEAD_ID
     assert detail["members"][0]["id_number"] == MEMBER_ID
     assert members[0]["id_number"] == MEMBER_ID
+    assert (members[0]["birth_date"], members[0]["birth_year"]) == ("1998-02-03", 1998)
+
+
+@pytest.mark.parametrize(
+    "role", [Role.INSPECTOR, Role.TOWNSHIP_OFFICIAL, Role.COUNTY_OFFICIAL, Role.AUDITOR]
+)
+def test_birth_dates_are_years_only_beside_masked_numbers(make_user, regions, family, role):
+    client = logged_in(make_user(role, [regions["county"]]))
+
+    members = client.get("/api/members/").json()["results"]
+    nested = client.get(f"/api/households/{family['household'].pk}/members/").json()
+
+    assert [(m["id_number"], m["birth_date"], m["birth_year"]) for m in members + nested] == [
+        ("520399***********0", None, 1998)
+    ] * 2
+
+
+@pytest.mark.parametrize(
+    "role", [Role.INSPECTOR, Role.TOWNSHIP_OFFICIAL, Role.COUNTY_OFFICIAL, Role.AUDITOR]
+)
+def test_search_by_a_whole_id_number_is_refused_to_all_but_administrators(
+    make_user, regions, family, role
+):
+    client = logged_in(make_user(role, [regions["county"]]))
+
+    for number in (MEMBER_ID, HEAD_ID.lower(), "520399197005171239"):  # right, lowercase, wrong
+        response = client.get("/api/households/", {"q": number})
+        assert response.status_code == 400
+        assert response.json() == {
+            "q": [
+                "Only administrators may search by a whole ID number; search by the name or "
+                "the archive number instead."
+            ]
+        }
 
 
 def test_county_official_reveals_id_numbers_and_the_reveal_is_logged(county_official, family):
@@ -667,6 +705,8 @@ def test_docs_page_loads_swagger_ui_from_our_static_files_only(client, db):
     html = client.get("/api/docs/").content.decode()
 
     references = re.findall(r'(?:src|href)="([^"]+)"', html)
+    # Its start-up script is served by the view itself (no inline script: the CSP).
+    assert references.pop(references.index("/api/docs/?script=")) == "/api/docs/?script="
     assert sorted(references) == [
         "/static/drf_spectacular_sidecar/swagger-ui-dist/favicon-32x32.png",
         "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js",

@@ -145,7 +145,9 @@ def test_inspector_finds_the_household_appraises_it_and_sends_photos(phone, live
 
     # Near me: the inspector's households only, nearest first, with the distance.
     page.click("#near-me")
-    page.wait_for_function("document.querySelectorAll('.result .result__distance').length === 2")
+    page.wait_for_function(
+        "() => document.querySelectorAll('.result .result__distance').length === 2"
+    )
     results = page.locator(".result")
     assert [results.nth(i).get_attribute("data-household") for i in range(2)] == [
         str(target.pk),
@@ -285,7 +287,7 @@ def test_an_inspection_made_offline_arrives_exactly_once(phone, live_server, fie
     open_field_page(page, live_server, field["inspector"])
     # Online once: the worker takes the page, and a search keeps the household for later.
     page.wait_for_selector("#sw-status[data-ready=true]")
-    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
     page.fill("#search-q", "520399100200-0042")
     page.click("#search-form button[type=submit]")
     page.wait_for_selector(".result")

@@ -422,7 +422,7 @@ def test_leaflet_loads_tianditu_tiles_through_the_proxy(
     browser_login(page, live_server, county_official)
     page.goto(f"{live_server.url}/households/{household.pk}/")
     page.wait_for_function(
-        "document.querySelectorAll('img.leaflet-tile-loaded').length >= 4", timeout=15000
+        "() => document.querySelectorAll('img.leaflet-tile-loaded').length >= 4", timeout=15000
     )
 
     assert KEY not in page.content()

@@ -104,7 +104,7 @@ def map_section(html: str) -> str:
 
 
 def map_script(html: str) -> str:
-    match = re.search(r"<script>\s*var (map_\w+) = L\.map\(.*?</script>", html, re.S)
+    match = re.search(r"<script[^>]*>\s*var (map_\w+) = L\.map\(.*?</script>", html, re.S)
     assert match, "no map script"
     return match.group(0)
 

@@ -48,7 +48,7 @@ def houses_drawn(page) -> int:
 
 
 def wait_for_houses(page):
-    page.wait_for_function("document.body.dataset.housesLoaded === 'true'", timeout=15000)
+    page.wait_for_function("() => document.body.dataset.housesLoaded === 'true'", timeout=15000)
 
 
 def test_overview_renders_regions_and_houses_offline_and_drills_down(

@@ -46,3 +46,37 @@ function anjuFrameMap(widget, contextLayer) {
         view.fit(ol.extent.extend(ol.extent.clone(contextExtent), valueExtent), padding);
     }
 }
+
+// Django's template starts the widget with an inline script; ours cannot (the
+// Content-Security-Policy allows no inline script without the request's nonce), so each
+// widget's options travel in data-* attributes and are read here. The widget is kept in a
+// global named as Django names it (geodjango_<field>), as in Django's own template.
+function anjuStartMapWidgets() {
+    document.querySelectorAll('[data-anju-map-widget]').forEach(function(wrapper) {
+        const data = wrapper.dataset;
+        if (window[data.anjuMapWidget]) {
+            return;
+        }
+        const mapSrid = Number(data.mapSrid);
+        const baseLayer = anjuContextLayer(data.contextScriptId, mapSrid);
+        const widget = new MapWidget({
+            base_layer: baseLayer,
+            geom_name: data.geomName,
+            id: data.id,
+            map_id: data.id + '_map',
+            map_srid: mapSrid,
+            name: data.name,
+            default_lon: Number(data.defaultLon),
+            default_lat: Number(data.defaultLat),
+            default_zoom: Number(data.defaultZoom)
+        });
+        window[data.anjuMapWidget] = widget;
+        anjuFrameMap(widget, baseLayer);
+    });
+}
+
+if (document.readyState === 'loading') {
+    document.addEventListener('DOMContentLoaded', anjuStartMapWidgets);
+} else {
+    anjuStartMapWidgets();
+}
