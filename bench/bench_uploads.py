@@ -9,8 +9,8 @@ Needs a PostGIS server (DATABASE_URL; the database it names is never touched) an
 `anju_bench_uploads`, migrates it, and makes one household and one inspector (with a token
 and a visit to that household) per uploader. It then starts the production setup as
 `make serve` does: gunicorn with config/gunicorn.conf.py (DEBUG off) and a Celery worker
-(`--concurrency`, run under `nice` so that acknowledging uploads comes first, as it would
-with workers on their own machines), media in a temporary folder.
+(`--concurrency`, run under SCHED_IDLE (`chrt --idle`) so that acknowledging uploads comes
+first, as it would with workers on machines of their own), media in a temporary folder.
 
 For each N in --uploaders, N threads each POST --photos-each different 4000x3000 JPEGs
 (~3.4 MB, EXIF time and GPS, as a phone writes them) to /api/inspections/<uuid>/photos/,
@@ -192,6 +192,13 @@ def upload_round(port, uploaders, photos, photos_each):
     return latencies, errors, acknowledged
 
 
+def machine_busy_s() -> float:
+    """CPU-seconds the whole machine spent busy (all cores), from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / TICKS
+
+
 def percentile(values, q):
     if not values:
         return float("nan")
@@ -250,6 +257,8 @@ def main():
         "DJANGO_SECURE_COOKIES": "false",
         "DJANGO_HSTS_SECONDS": "0",
         "DJANGO_MEDIA_ROOT": str(media),
+        "DJANGO_STATIC_ROOT": str(media / "static"),
+        "GUNICORN_ACCESS_LOG": "/dev/null",
         "CELERY_BROKER_URL": BROKER,
         "DJANGO_LOG_LEVEL": "WARNING",
     }
@@ -259,6 +268,13 @@ def main():
         print(f"bench_uploads: migrating {db.name}", flush=True)
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+            env=env,
+            check=True,
+            cwd=ROOT,
+        )
+        # DEBUG off serves hashed static names: collect them first, as `make serve` does.
+        subprocess.run(
+            [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
             env=env,
             check=True,
             cwd=ROOT,
@@ -288,9 +304,10 @@ def main():
         web = subprocess.Popen(gunicorn, env=env, cwd=ROOT, start_new_session=True)
         worker = subprocess.Popen(
             [
-                "nice",
-                "-n",
-                "10",
+                # SCHED_IDLE: the worker runs only on CPU time the web processes leave.
+                "chrt",
+                "--idle",
+                "0",
                 str(ROOT / ".venv/bin/celery"),
                 "-A",
                 "config",
@@ -324,19 +341,27 @@ def main():
 
         print(
             f"gunicorn: {conf.name if conf.exists() else 'defaults'}, "
-            f"celery: concurrency {args.celery_concurrency} (nice 10); {os.cpu_count()} cores"
+            f"celery: concurrency {args.celery_concurrency} (SCHED_IDLE); {os.cpu_count()} cores"
         )
         header = (
             f"{'N':>4} {'acks':>5} {'errs':>4} {'p50 s':>7} {'p95 s':>7} {'max s':>7} "
             f"{'processed':>9} {'drain s':>8} {'web cpu/ph':>10} {'wrk cpu/ph':>10} "
             f"{'p95/base':>8} {'p95/goal':>8}"
         )
+        # Warm every gunicorn worker and the Celery worker (imports, connections): the
+        # first request a process serves costs far more than the next ones.
+        for _ in range(2):
+            _, _, acked = upload_round(port, uploaders[:8], photos, 1)
+            wait_processed(acked, args.drain_timeout)
         baseline = None
         rows = []
         for n in [1, *counts]:
             web_cpu0, worker_cpu0 = proc_tree_cpu(web.pid), proc_tree_cpu(worker.pid)
+            busy0, client0, wall0 = machine_busy_s(), time.process_time(), time.perf_counter()
             latencies, errors, acked = upload_round(port, uploaders[:n], photos, args.photos_each)
-            web_cpu1 = proc_tree_cpu(web.pid)
+            web_cpu1, worker_cpu_round = proc_tree_cpu(web.pid), proc_tree_cpu(worker.pid)
+            busy = machine_busy_s() - busy0
+            client_cpu, wall = time.process_time() - client0, time.perf_counter() - wall0
             processed, failed, pending, drain = wait_processed(acked, args.drain_timeout)
             worker_cpu1 = proc_tree_cpu(worker.pid)
             total = n * args.photos_each
@@ -355,6 +380,12 @@ def main():
                 f"{p95 / baseline:>7.1f}x {p95 / GOAL_P95_S:>7.2f}x"
             )
             print(rows[-1], flush=True)
+            print(
+                f"     the round took {wall:.2f} s; the machine was busy {busy:.2f} CPU-s of "
+                f"{wall * (os.cpu_count() or 1):.2f} (gunicorn {web_cpu1 - web_cpu0:.2f}, "
+                f"the worker {worker_cpu_round - worker_cpu0:.2f}, "
+                f"this load generator {client_cpu:.2f})"
+            )
             if failed or pending:
                 print(f"     {failed} failed, {pending} still pending")
             for error in errors[:5]:
