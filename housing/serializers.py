@@ -280,9 +280,3 @@ class IdNumbersRevealSerializer(serializers.Serializer):
     household = serializers.IntegerField(help_text=_("The household's id."))
     head_id_number = serializers.CharField()
     members = RevealedMemberSerializer(many=True)
-
-
-class TokenSerializer(serializers.Serializer):
-    token = serializers.CharField(
-        help_text=_("Send it as the header “Authorization: Token <token>”.")
-    )

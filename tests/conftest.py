@@ -8,6 +8,7 @@ import pytest
 # shapely first: if Django's system GEOS is loaded before shapely's bundled one, shapely's
 # WKB writer fails ("WKB output dimension must be 2 or 3").
 import shapely  # noqa: F401
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import translation
 
@@ -31,9 +32,12 @@ def pytest_collection_modifyitems(config, items):
         "DATABASE_URL"
     ):
         skip = pytest.mark.skip(reason="needs PostGIS")
+        once = pytest.mark.skip(reason="independent of the database: run on PostGIS")
         for item in items:
             if "postgis_only" in item.keywords:
                 item.add_marker(skip)
+            elif "once" in item.keywords:
+                item.add_marker(once)
 
 
 @pytest.fixture(autouse=True)
@@ -46,6 +50,9 @@ def _test_settings(settings, tmp_path):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Exports run as Celery tasks (eager), as with a broker, not in a thread of their own.
     settings.ANJU_EXPORT_IN_THREAD = False
+    # API throttles count in the cache: every test starts with none of its requests counted.
+    # (Failed logins are rows in the database, rolled back with the test.)
+    cache.clear()
     # A request with Accept-Language leaves its language active in the thread: start and
     # end every test in English so that message assertions do not depend on test order.
     translation.activate("en")
@@ -181,3 +188,24 @@ def browser_login(page, live_server, user, password="test-pass-123", path="/logi
     page.fill("input[name=password]", password)
     page.click("[type=submit]")
     page.wait_for_load_state()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3 server for this pytest process (tests/s3.py), started when first asked for."""
+    from tests import s3
+
+    server = s3.start()
+    yield server
+    server.server.stop()
+
+
+@pytest.fixture
+def s3(s3_server, settings):
+    """The default storage is the test S3 bucket for this test, found empty (tests/s3.py)."""
+    from tests import s3 as s3_module
+
+    s3_server.empty()
+    for name, value in s3_module.storage_settings(s3_server).items():
+        setattr(settings, name, value)
+    return s3_server

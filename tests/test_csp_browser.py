@@ -9,7 +9,8 @@ from renovation.models import CaseState
 from tests.conftest import browser_login
 from tests.renovation.factories import case_in_state
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+# The policy is the same whatever the database: one run (PostGIS) is enough.
+pytestmark = [pytest.mark.browser, pytest.mark.once, pytest.mark.django_db(transaction=True)]
 
 REPORT_VIOLATIONS = """
 document.addEventListener("securitypolicyviolation", (event) => {

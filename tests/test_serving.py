@@ -28,6 +28,10 @@ from config.settings import _basemap_image_sources
 from portal import errors
 from tests.factories import HouseFactory, HouseholdFactory
 
+# Subprocesses and a gunicorn server with a SpatiaLite file of their own: the same whatever
+# the test database, so they run once (in the PostGIS run).
+pytestmark = pytest.mark.once
+
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 PASSWORD = "serve-pass-123"

@@ -227,7 +227,8 @@ def test_the_household_file_fits_a_360_px_phone(page, live_server, township_offi
     for i in range(page.locator("#photos img").count()):  # thumbnails load lazily
         page.locator("#photos img").nth(i).scroll_into_view_if_needed()
     page.wait_for_function(
-        "() => [...document.querySelectorAll('#photos img')].every(i => i.complete && i.naturalWidth)"
+        "() => [...document.querySelectorAll('#photos img')]"
+        ".every(i => i.complete && i.naturalWidth)"
     )
     widths = page.evaluate(
         """() => ({

@@ -303,6 +303,7 @@ print(peak_mb() - before)
 """
 
 
+@pytest.mark.once  # a separate process that touches no database
 def test_a_bomb_like_png_is_refused_before_decoding_and_memory_stays_bounded():
     result = subprocess.run(
         [sys.executable, "-c", MEASURE],
