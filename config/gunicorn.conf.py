@@ -8,6 +8,13 @@ slow phone connection occupies nginx for minutes, not a gunicorn thread.
 
 import multiprocessing
 import os
+from pathlib import Path
+
+import environ
+
+# The same .env file Django's settings read, so GUNICORN_* kept there count too; the process
+# environment wins over the file, as in config/settings.py.
+environ.Env.read_env(Path(__file__).resolve().parent.parent / ".env", overwrite=False)
 
 
 def _int(name: str, default: int) -> int:

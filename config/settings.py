@@ -233,8 +233,16 @@ if AWS_STORAGE_BUCKET_NAME:
     AWS_S3_MAX_MEMORY_SIZE = 16 * 1024 * 1024
     # django-storages' S3Storage whose failures are OSError, as a local disk's are.
     _default_storage = {"BACKEND": "config.storage.S3Storage"}
+    # Photo pages redirect browsers to presigned URLs on the store: the CSP lets images come
+    # from it (the endpoint's origin, or AWS's own bucket hosts).
+    _S3_IMAGE_SOURCES = (
+        _basemap_image_sources(AWS_S3_ENDPOINT_URL)
+        if AWS_S3_ENDPOINT_URL
+        else ["https://*.amazonaws.com"]
+    )
 else:
     _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    _S3_IMAGE_SOURCES = []
 STORAGES = {
     "default": _default_storage,
     # DEBUG=false: collectstatic writes content-hashed names (cached for a year by browsers and
@@ -394,7 +402,13 @@ CONTENT_SECURITY_POLICY = {
         "default-src": [CSP_SELF],
         "script-src": [CSP_SELF, CSP_NONCE],
         "style-src": [CSP_SELF, CSP_UNSAFE_INLINE],
-        "img-src": [CSP_SELF, "data:", "blob:", *_basemap_image_sources(MAP_BASEMAP)],
+        "img-src": [
+            CSP_SELF,
+            "data:",
+            "blob:",
+            *_basemap_image_sources(MAP_BASEMAP),
+            *_S3_IMAGE_SOURCES,
+        ],
         "connect-src": [CSP_SELF],
         "worker-src": [CSP_SELF],
         "manifest-src": [CSP_SELF],

@@ -285,11 +285,18 @@ def dms_to_degrees(dms, ref) -> float | None:
 
 
 def parse_exif_time(value, offset=None) -> datetime.datetime | None:
-    """EXIF "YYYY:MM:DD HH:MM:SS" with its "+08:00" offset, or else in settings.TIME_ZONE."""
+    """EXIF "YYYY:MM:DD HH:MM:SS" with its "+08:00" offset, or else in settings.TIME_ZONE.
+
+    A year before 1900 or after 2999 is taken for no time at all (the photo is then flagged
+    for it): such a value is a camera's reset clock or a forgery, and at the ends of the
+    calendar (0001 east of UTC, 9999 west of it) it cannot even be stored in UTC.
+    """
     text = _text(value)
     try:
         naive = datetime.datetime.strptime(text[:19], "%Y:%m:%d %H:%M:%S")
     except ValueError:
+        return None
+    if not 1900 <= naive.year <= 2999:
         return None
     offset_text = _text(offset)
     if len(offset_text) == 6 and offset_text[0] in "+-" and offset_text[3] == ":":

@@ -69,6 +69,11 @@ def _process(photo_id) -> Photo:
         # Decoding bytes held in memory: an error here is the image's, not the storage's.
         logger.warning("photo %s: cannot decode: %s", photo.pk, error)
         return _failed(photo, _("the image cannot be decoded (%(error)s).") % {"error": error})
+    except Exception as error:
+        # Anything else a decoder raises on bytes in memory is this image's too: retrying
+        # would fail the same way, and the sweep would queue it again for ever.
+        logger.exception("photo %s: unexpected error while decoding", photo.pk)
+        return _failed(photo, _("the image cannot be decoded (%(error)s).") % {"error": error})
 
     exif = made.exif
     photo.width, photo.height = made.width, made.height

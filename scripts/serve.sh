@@ -14,6 +14,9 @@ HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
 DEMO_HOUSEHOLDS=${DEMO_HOUSEHOLDS:-2000}
 
+# .env first: what it sets (a secret, a broker, a database) wins over the defaults below.
+if [ -f .env ]; then set -a; . ./.env; set +a; fi
+
 export DJANGO_DEBUG=false
 if [ -z "${DJANGO_SECRET_KEY:-}" ]; then
   # Generated once and kept in var/ (ignored by git): sessions survive a restart.

@@ -75,6 +75,26 @@ def test_check_deploy_is_clean_with_the_documented_production_settings():
     assert "System check identified no issues (2 silenced)." in result.stdout
 
 
+@pytest.mark.parametrize(
+    "endpoint, source",
+    [("http://minio.internal:9000", "http://minio.internal:9000"), ("", "https://*.amazonaws.com")],
+)
+def test_with_s3_storage_the_policy_lets_images_come_from_the_store(endpoint, source):
+    """Photo pages redirect to presigned URLs on the store: without it in img-src, every
+    photo would be blocked."""
+    script = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(' '.join(settings.CONTENT_SECURITY_POLICY['DIRECTIVES']['img-src']))"
+    )
+    env = production_env(AWS_STORAGE_BUCKET_NAME="anju", AWS_S3_ENDPOINT_URL=endpoint)
+    env["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    result = subprocess.run(
+        [PYTHON, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["'self'", "data:", "blob:", source]
+
+
 def test_check_deploy_names_what_the_plain_http_switches_turn_off():
     """make serve's local switches are warnings in a deploy check, so none slips into one."""
     env = production_env(

@@ -383,3 +383,21 @@ def test_hamming_counts_differing_bits_of_signed_and_unsigned_hashes():
     assert imaging.hamming(-1, 0) == 64
     assert imaging.hamming(imaging.to_signed64(1 << 63), 0) == 1
     assert imaging.hamming(0b1011, 0b0001) == 2
+
+
+@pytest.mark.parametrize(
+    "value, offset",
+    [
+        ("0001:01:01 00:00:00", "+08:00"),
+        ("9999:12:31 23:59:59", "-12:00"),
+        ("1899:12:31 23:59:59", None),
+    ],
+)
+def test_an_exif_time_outside_1900_to_2999_is_no_time(value, offset):
+    # A reset camera clock or a forgery; at the calendar's ends it cannot be stored in UTC.
+    assert imaging.parse_exif_time(value, offset) is None
+
+
+def test_an_exif_time_inside_the_bounds_keeps_its_offset():
+    taken = imaging.parse_exif_time("2026:05:01 10:00:00", "+08:00")
+    assert taken.isoformat() == "2026-05-01T10:00:00+08:00"
