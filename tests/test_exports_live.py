@@ -32,6 +32,7 @@ from reports.services import export_request
 from tests.conftest import ARTIFACTS, browser_login
 from tests.factories import FamilyMemberFactory, HouseFactory, HouseholdFactory
 from tests.inspections.test_celery_worker import _forget_connections, redis_available
+from tests.live import wait_for
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
 VISIBILITY_S = 2
@@ -59,17 +60,6 @@ def start_worker(env: dict, log: Path) -> subprocess.Popen:
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
     )
-
-
-def wait_for(predicate, timeout: float, what: str, log: Path | None = None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    tail = log.read_text(errors="replace")[-3000:] if log is not None else ""
-    raise AssertionError(f"timed out waiting for {what}\n{tail}")
 
 
 def status_of(pk: int) -> Export:

@@ -12,7 +12,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from django.utils import translation
 from config.settings import _basemap_image_sources
 from portal import errors
 from tests.factories import HouseFactory, HouseholdFactory
+from tests.live import free_port
 
 # Subprocesses and a gunicorn server with a SpatiaLite file of their own: the same whatever
 # the test database, so they run once (in the PostGIS run).
@@ -115,12 +115,6 @@ def test_production_refuses_to_start_without_a_secret_key():
 
 
 # --- gunicorn ----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:

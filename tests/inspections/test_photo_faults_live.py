@@ -41,6 +41,7 @@ from inspections.photos import photo_upload
 from tests.inspections import images
 from tests.inspections.factories import InspectionFactory, stored_files
 from tests.inspections.test_celery_worker import _forget_connections, redis_available
+from tests.live import free_port, wait_for
 
 pytestmark = [pytest.mark.postgis_only, pytest.mark.django_db(transaction=True)]
 
@@ -52,23 +53,6 @@ VISIBILITY_S = 2
 ROOT = Path(__file__).resolve().parents[2]
 WORKER_OPTIONS = ["--pool=solo", "--without-heartbeat", "--without-gossip", "--without-mingle"]
 WORKER_OPTIONS += ["-l", "info"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for(predicate, timeout: float, what: str, log: Path | None = None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    tail = log.read_text(errors="replace")[-4000:] if log is not None else ""
-    raise AssertionError(f"timed out waiting for {what}\n{tail}")
 
 
 def use_broker(url: str) -> None:
