@@ -185,8 +185,8 @@ class HouseholdAdmin(OfflineMapAdmin):
         return super().get_queryset(request).defer("village__boundary")
 
     def get_search_results(self, request, queryset, search_term):
-        number = idnumbers.normalize(search_term)
-        if len(number) == 18 and number[:17].isdigit():
+        if idnumbers.looks_like_id_number(search_term):
+            number = idnumbers.normalize(search_term)
             members = FamilyMember.objects.filter(id_number=number).values("household")
             return queryset.filter(Q(head_id_number=number) | Q(pk__in=members)), False
         return super().get_search_results(request, queryset, search_term)

@@ -11,7 +11,6 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework_gis.filters import InBBoxFilter
 
-from accounts.permissions import can_see_full_id_numbers
 from housing import idnumbers
 from housing.bounds import IdField
 from housing.models import CODE_LENGTHS, KeyGroup, Region, RegionLevel, RenovationStatus
@@ -114,12 +113,8 @@ class HouseholdQuery(serializers.Serializer):
     )
 
     def validate_q(self, value):
-        # An exact-match search by ID number is an oracle for guessing masked numbers.
-        request = self.context.get("request")
-        user = getattr(request, "user", None)
-        if idnumbers.looks_like_id_number(value) and not (
-            user is not None and can_see_full_id_numbers(user)
-        ):
+        user = getattr(self.context.get("request"), "user", None)
+        if idnumbers.id_search_refused(user, value):
             raise serializers.ValidationError(idnumbers.ID_SEARCH_REFUSED, code="id_search")
         return value
 

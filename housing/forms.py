@@ -96,8 +96,7 @@ class HouseholdFilterForm(RegionFilterMixin, forms.Form):
 
     def clean_q(self):
         term = self.cleaned_data["q"]
-        # An exact-match search by ID number is an oracle for guessing masked numbers.
-        if idnumbers.looks_like_id_number(term) and not can_see_full_id_numbers(self.user):
+        if idnumbers.id_search_refused(self.user, term):
             raise forms.ValidationError(idnumbers.ID_SEARCH_REFUSED, code="id_search")
         return term
 

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from accounts.permissions import can_see_full_id_numbers
+
 _WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
 _CHECK = "10X98765432"
 
@@ -140,6 +142,13 @@ ID_SEARCH_REFUSED = _(
     "Only administrators may search by a whole ID number; search by the name or the archive "
     "number instead."
 )
+
+
+def id_search_refused(user, term: str) -> bool:
+    """Is this search a whole ID number from someone who may not see whole numbers? An exact
+    match would confirm a guess among the candidates a masked number leaves, so the forms
+    refuse it (ID_SEARCH_REFUSED) and the selector finds nothing."""
+    return looks_like_id_number(term) and not (user is not None and can_see_full_id_numbers(user))
 
 
 def shown_birth(birth_date: datetime.date | None, *, full: bool) -> str:

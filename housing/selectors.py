@@ -8,7 +8,6 @@ from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Substr
 from django.http import Http404
 
-from accounts.permissions import can_see_full_id_numbers
 from accounts.scoping import code_visible, scope
 from housing import idnumbers
 from housing.models import (
@@ -70,10 +69,8 @@ def household_list(*, user, filters: HouseholdFilters | None = None) -> QuerySet
         term = filters.q.strip()
         normalized = idnumbers.normalize(term)
         if idnumbers.looks_like_id_number(term):
-            # Only for those who see whole numbers: for anyone else an exact match would be
-            # an oracle to try the numbers a masked one leaves (housing.idnumbers). The
-            # forms refuse such a search with a message; this is the last line.
-            if not can_see_full_id_numbers(user):
+            # The forms refuse such a search with a message; this is the last line.
+            if idnumbers.id_search_refused(user, term):
                 return qs.none()
             qs = qs.filter(
                 Q(head_id_number=normalized)

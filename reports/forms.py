@@ -8,6 +8,7 @@ from django import forms
 from django.http import Http404, QueryDict
 from django.utils.translation import gettext_lazy as _
 
+from housing.bounds import ID_MAX
 from housing.forms import RegionFilterMixin
 from housing.selectors import household_get
 from renovation.models import FUNDING_YEAR_MAX, FUNDING_YEAR_MIN
@@ -35,7 +36,7 @@ class ExportForm(RegionFilterMixin, forms.Form):
         label=_("Household"),
         required=False,
         min_value=1,
-        max_value=2**63 - 1,
+        max_value=ID_MAX,
         widget=forms.HiddenInput,
     )
     crs = forms.TypedChoiceField(
