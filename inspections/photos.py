@@ -7,8 +7,9 @@ storage API, writes the row and queues ``photo_process`` (inspections/processing
 commit, through the Celery task. Both are idempotent.
 
 Every acknowledged photo finishes: a failed queueing is logged and left to the sweep
-(inspections.tasks.requeue_pending_photos), the task retries faults, and a replay of a photo
-still pending queues it again. A file written for an upload that then fails is deleted.
+(inspections.tasks.requeue_pending_photos, run by Celery beat or photos_requeue), the task retries
+faults, and a replay of a photo still pending queues it again. A file written for an upload
+that then fails is deleted.
 """
 
 import hashlib
@@ -23,6 +24,7 @@ from inspections import imaging
 from inspections.errors import IdempotencyConflict, InspectionError, InspectionRefused
 from inspections.models import Photo, PhotoStatus
 from inspections.permissions import can_upload_photo
+from inspections.processing import delete_files
 from inspections.tasks import photo_process as photo_process_task
 from inspections.tasks import queue_photo_processing
 
@@ -166,18 +168,18 @@ def photo_upload(*, user, inspection, client_uuid, stage, angle, file) -> tuple[
     try:
         photo.original.save(str(photo.key), ContentFile(data), save=False)
     except OSError as error:
-        _delete_quietly(storage, name)
+        delete_files(storage, [name])
         logger.error("photo %s: the original could not be stored: %s", client_uuid, error)
         raise PhotoStorageUnavailable() from error
     except BaseException:
-        _delete_quietly(storage, name)
+        delete_files(storage, [name])
         raise
     try:
         with transaction.atomic():
             # No check-then-insert: the unique client_uuid decides between concurrent repeats.
             photo.save(force_insert=True)
     except IntegrityError:
-        _delete_quietly(storage, photo.original.name)
+        delete_files(storage, [photo.original.name])
         logger.info("photo %s: a concurrent repeat lost the insert race", client_uuid)
         existing = _replay(client_uuid=client_uuid, digest=digest)
         if existing is None:
@@ -185,7 +187,7 @@ def photo_upload(*, user, inspection, client_uuid, stage, angle, file) -> tuple[
         _requeue_if_pending(existing)
         return existing, False
     except BaseException:
-        _delete_quietly(storage, photo.original.name)
+        delete_files(storage, [photo.original.name])
         raise
     # Registered outside the block above: with no outer transaction it runs at once. It never
     # raises (a photo it cannot queue is left to the sweep): the row and file are committed.
@@ -198,12 +200,3 @@ def _requeue_if_pending(photo: Photo) -> None:
     duplicate costs the worker one status check)."""
     if photo.status == PhotoStatus.PENDING:
         transaction.on_commit(lambda: queue_photo_processing(photo.pk))
-
-
-def _delete_quietly(storage, name: str) -> None:
-    """Delete a file this upload wrote, logging (not raising) an error: the upload's own
-    error is what the client must see."""
-    try:
-        storage.delete(name)
-    except OSError as error:
-        logger.error("photo file %s could not be deleted after a failed upload: %s", name, error)

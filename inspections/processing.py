@@ -65,14 +65,16 @@ def _process(photo_id) -> Photo:
         made = imaging.make_derivatives(data, photo.original_format)
     except imaging.ImageRejected as rejected:
         return _failed(photo, rejected.message)
-    except (OSError, SyntaxError, ValueError, struct.error, EOFError) as error:
-        # Decoding bytes held in memory: an error here is the image's, not the storage's.
-        logger.warning("photo %s: cannot decode: %s", photo.pk, error)
-        return _failed(photo, _("the image cannot be decoded (%(error)s).") % {"error": error})
     except Exception as error:
-        # Anything else a decoder raises on bytes in memory is this image's too: retrying
-        # would fail the same way, and the sweep would queue it again for ever.
-        logger.exception("photo %s: unexpected error while decoding", photo.pk)
+        # Decoding bytes held in memory: whatever the decoder raises is the image's fault,
+        # not the storage's, and a retry would fail the same way. The usual errors of a
+        # damaged file are logged in a line; anything else with its traceback.
+        logger.warning(
+            "photo %s: cannot decode: %s",
+            photo.pk,
+            error,
+            exc_info=not isinstance(error, _DAMAGED_IMAGE),
+        )
         return _failed(photo, _("the image cannot be decoded (%(error)s).") % {"error": error})
 
     exif = made.exif
@@ -107,7 +109,7 @@ def _process(photo_id) -> Photo:
                 return current
             # Under the lock, with the photo still pending, nothing committed names these
             # files: whatever is there was left by a run killed before its commit.
-            _delete_files(storage, ours, strict=True)
+            delete_files(storage, ours, strict=True)
             for field, name, content in copies:
                 field.save(name.rsplit("/", 1)[-1], ContentFile(content), save=False)
                 if field.name not in ours:
@@ -117,10 +119,13 @@ def _process(photo_id) -> Photo:
             photo.status = PhotoStatus.READY
             photo.save()
     except BaseException:
-        _delete_files(storage, ours)
+        delete_files(storage, ours)
         raise
     return photo
 
+
+# What decoders raise for a damaged or truncated file.
+_DAMAGED_IMAGE = (OSError, SyntaxError, ValueError, struct.error, EOFError)
 
 # What a retry may cure: the database or the storage unreachable, full or read-only. A bad
 # image never raises these out of photo_process (it ends as a failed photo).
@@ -133,13 +138,16 @@ def _file_name(photo: Photo, field_name: str) -> str:
     return field.generate_filename(photo, f"{photo.key}.jpg")
 
 
-def _delete_files(storage, names, *, strict: bool = False) -> None:
-    """Delete these files if present. ``strict``: an error raises (a fault); otherwise it is
-    logged, so that cleaning up after a fault does not hide the fault itself."""
+def delete_files(storage, names, *, strict: bool = False) -> None:
+    """Delete these files if present (the upload's and processing's clean-up). ``strict``: an
+    error raises (a fault); otherwise it is logged, so that cleaning up after a fault does
+    not hide the fault itself."""
     for name in names:
         try:
             storage.delete(name)
         except OSError as error:
             if strict:
                 raise
-            logger.warning("could not delete %s after a failed photo run: %s", name, error)
+            logger.warning(
+                "could not delete %s after a failed photo upload or run: %s", name, error
+            )

@@ -87,6 +87,8 @@ def queue_photo_processing(photo_id: int) -> bool:
     return True
 
 
+# The sweep lives with the tasks, not in the services: the upload service queues through
+# this module, so the sweep's task could not import it back without a cycle.
 def requeue_pending_photos(*, older_than_s: int | None = None, limit: int = 1000) -> list[int]:
     """Queue again the photos pending for longer than ``older_than_s`` (default:
     ANJU_PHOTO_REQUEUE_AFTER_S), oldest first, at most ``limit``; returns their ids.

@@ -1,7 +1,9 @@
 """What the tests with real processes share (a worker, gunicorn, a TCP relay): a free local
-port, and waiting for something to come true with the process's log on failure."""
+port, waiting for something to come true with the process's log on failure, and stopping
+the processes."""
 
 import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -23,3 +25,15 @@ def wait_for(predicate, timeout: float, what: str, log: Path | None = None):
         time.sleep(0.05)
     tail = log.read_text(errors="replace")[-4000:] if log is not None else ""
     raise AssertionError(f"timed out waiting for {what}\n{tail}")
+
+
+def stop(processes) -> None:
+    """Stop these processes: SIGTERM, then SIGKILL for any still there after 10 s."""
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)

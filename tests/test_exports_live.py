@@ -32,7 +32,7 @@ from reports.services import export_request
 from tests.conftest import ARTIFACTS, browser_login
 from tests.factories import FamilyMemberFactory, HouseFactory, HouseholdFactory
 from tests.inspections.test_celery_worker import _forget_connections, redis_available
-from tests.live import wait_for
+from tests.live import stop, wait_for
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
 VISIBILITY_S = 2
@@ -138,13 +138,7 @@ def test_an_export_whose_worker_is_killed_is_finished_by_the_next_worker(tmp_pat
         assert default_storage.exists(done.file)
         assert CaseEvent.objects.filter(kind=CaseEventKind.DOCUMENT).count() == 1
     finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.terminate()
-                try:
-                    worker.wait(10)
-                except subprocess.TimeoutExpired:
-                    worker.kill()
+        stop(workers)
         app.conf.update(saved)
         _forget_connections()
         connection.close()

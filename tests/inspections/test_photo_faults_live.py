@@ -41,7 +41,7 @@ from inspections.photos import photo_upload
 from tests.inspections import images
 from tests.inspections.factories import InspectionFactory, stored_files
 from tests.inspections.test_celery_worker import _forget_connections, redis_available
-from tests.live import free_port, wait_for
+from tests.live import free_port, stop, wait_for
 
 pytestmark = [pytest.mark.postgis_only, pytest.mark.django_db(transaction=True)]
 
@@ -104,14 +104,7 @@ def workers(tmp_path, settings):
 
     start.log = log
     yield start
-    for worker in started:
-        if worker.poll() is None:
-            worker.terminate()
-            try:
-                worker.wait(10)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait(10)
+    stop(started)
 
 
 @pytest.fixture

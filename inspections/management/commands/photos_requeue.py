@@ -4,7 +4,6 @@ For hosts without Celery beat (which runs the same sweep on its own): run it fro
 per ANJU_PHOTO_REQUEUE_AFTER_S. Without a broker the photos are processed right here.
 """
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -38,10 +37,7 @@ class Command(BaseCommand):
             raise CommandError(_("--older-than must be 0 or more seconds."))
         if limit < 1:
             raise CommandError(_("--limit must be 1 or more."))
-        ids = requeue_pending_photos(
-            older_than_s=settings.ANJU_PHOTO_REQUEUE_AFTER_S if older_than is None else older_than,
-            limit=limit,
-        )
+        ids = requeue_pending_photos(older_than_s=older_than, limit=limit)
         if not photo_process.app.conf.task_always_eager:
             self.stdout.write(
                 ngettext(
