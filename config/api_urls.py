@@ -7,6 +7,11 @@ from rest_framework.routers import SimpleRouter
 from accounts.api import TokenRevokeView, TokenView
 from housing.api import FamilyMemberViewSet, HouseholdViewSet, RegionViewSet
 from inspections.api import InspectionViewSet, PhotoSlotsView, PhotoViewSet
+from inspections.field_api import (
+    FieldHouseholdContextView,
+    FieldVillageBundleView,
+    FieldVillageListView,
+)
 
 app_name = "api"
 
@@ -26,6 +31,14 @@ urlpatterns = [
     # the Content-Security-Policy would refuse.
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
     path("photo-slots/", PhotoSlotsView.as_view(), name="photo-slots"),
+    # The field page's offline villages and a household's context (inspections/field_api.py).
+    path("field/villages/", FieldVillageListView.as_view(), name="field-villages"),
+    path("field/villages/<str:code>/", FieldVillageBundleView.as_view(), name="field-village"),
+    path(
+        "field/households/<int:pk>/context/",
+        FieldHouseholdContextView.as_view(),
+        name="field-household-context",
+    ),
     path("", include("renovation.api_urls")),
     path("", include("audit.api_urls")),
     *router.urls,

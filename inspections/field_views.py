@@ -41,6 +41,7 @@ FIELD_STATIC = [
     "css/anju.css",
     "field/field.css",
     "field/queue.js",
+    "field/villages.js",
     "field/field.js",
     "field/icon-192.png",
     "field/icon-512.png",
@@ -127,7 +128,78 @@ def _strings() -> dict[str, str]:
         "sw_unavailable": _("This browser cannot keep the page for offline use."),
         "sw_ready": _("Ready for offline use."),
         "open_file": _("Open the household file"),
+        # The grade before any member is rated: none yet (never "A").
+        "not_rated": _("Not rated yet."),
+        "grade_same_unrated": _("As derived"),
+        # Drafts: the form kept on the phone from the first tap.
+        "draft_saved": _("Draft kept on this phone (%(time)s)."),
+        "draft_failed": _("This draft could not be kept on this phone: %(reason)s"),
+        "draft_resume": _("Resume"),
+        "draft_discard": _("Discard"),
+        "draft_discard_confirm": _(
+            "Discard the draft for %(household)s, with its photos? This cannot be undone."
+        ),
+        "draft_photos": _("Photos: %(count)s"),
+        "draft_changed": _("Last change %(time)s"),
+        # Another kind of inspection, other photo slots.
+        "kind_change_aside": _(
+            "Photos with no slot in “%(kind)s”: %(count)s. They will be set aside: kept in "
+            "this draft, not sent with this kind, and back in their slots if you choose the "
+            "kind again. Change the kind?"
+        ),
+        "aside_title": _("Set aside, not sent with this kind (%(count)s):"),
+        "send_without_aside": _(
+            "Photos set aside: %(count)s. They will not be sent and will be deleted with "
+            "this draft. Send anyway?"
+        ),
+        "saved_sent": _("Sent to the server: %(household)s."),
+        # The sent photos and the server's checks.
+        "photo_checking": _("Being checked…"),
+        "photo_no_flags": _("No problem found."),
+        "flag_with_detail": _("%(label)s: %(detail)s"),
+        "retake_flagged": _("Retake"),
+        "retake_this": _("Take this photo again"),
+        # The chosen household's context (from the downloaded villages or the server).
+        "context_grade": _("Current grade:"),
+        "context_graded_on": _("graded on %(date)s"),
+        "context_last_visit": _("Last visit: %(date)s, %(kind)s"),
+        "context_no_visit": _("No visit recorded yet."),
+        "earlier_photo": _("Earlier, %(date)s"),
+        "earlier_photo_undated": _("Earlier photo"),
+        "earlier_photo_alt": _("Earlier photo: %(slot)s"),
         "remove": _("Remove"),
+        # The offline villages panel (villages.js).
+        "villages_loading": _("Loading the villages of your regions…"),
+        "villages_none": _("No village is in your regions."),
+        "villages_offline_list": _(
+            "You are offline: only the villages kept on this phone are listed."
+        ),
+        "villages_load_failed": _("The villages could not be loaded: %(reason)s"),
+        "village_households": _("Households: %(count)s"),
+        "village_kept": _("Downloaded %(time)s · households: %(count)s · %(size)s"),
+        "village_photos_failed": _(
+            "Photos that could not be downloaded: %(count)s. Update to try again."
+        ),
+        "village_update": _("Update"),
+        "village_remove": _("Remove"),
+        "villages_downloading": _("Downloading %(village)s: photos %(done)s of %(total)s…"),
+        "villages_downloaded": _("Kept on this phone: %(villages)s."),
+        # Translators: what separates village names in a list ("、" in Chinese).
+        "villages_separator": _(", "),
+        "villages_download_failed": _("The download stopped: %(reason)s"),
+        "villages_removed": _("Removed from this phone: %(village)s."),
+        "villages_total": _("Villages on this phone take %(size)s in all."),
+        "villages_none_kept": _("No village is kept on this phone yet."),
+        "villages_storage_unavailable": _(
+            "This browser cannot keep villages (private mode?): search needs the network."
+        ),
+        "villages_network_error": _("No connection to the server."),
+        "villages_server_error": _("The server answered %(status)s."),
+        "villages_session_expired": _(
+            "Your login has expired or the page is out of date. Log in again, then open this page."
+        ),
+        "size_kb": _("%(size)s KB"),
+        "size_mb": _("%(size)s MB"),
     }
 
 
@@ -165,6 +237,11 @@ def _config(request) -> dict:
             "inspections": reverse("api:inspection-list"),
             "service_worker": reverse("inspections:field_sw"),
             "scope": reverse("inspections:field"),
+            # Offline villages (villages.js): a village's bundle is this plus its code.
+            "field_villages": reverse("api:field-villages"),
+            "field_household_context": reverse(
+                "api:field-household-context", kwargs={"pk": 0}
+            ).replace("/0/", "/{id}/"),
         },
         "rule": {
             "name": rule.name,

@@ -2,6 +2,11 @@
  *
  * Everything the page shows in words comes translated from the server (#field-strings);
  * the configuration (grade rule, choices, photo slots, URLs) comes in #field-config.
+ *
+ * The form is a draft in IndexedDB (queue.js) from the first tap: every change and every
+ * photo is written at once, so that a reload or a killed tab loses nothing. The downloaded
+ * villages (villages.js, window.AnjuVillages, optional) give offline search and the
+ * household's context; without them the page works as before.
  */
 (function () {
   "use strict";
@@ -13,13 +18,25 @@
   var SLOTS_KEY = "anju-field-slots";
   var KNOWN_MAX = 500;
 
+  var POLL_FIRST_MS = 3000;
+  var POLL_MAX_MS = 60000;
+  var SENT_SHOWN = 20;
+
   var state = {
     household: null,
     startedAt: null,
     position: null,
-    photos: {}, // "stage/angle" -> {file, url}
+    kind: null, // the kind the slots are laid out for (to ask before setting photos aside)
+    draft: null, // the open draft's record (its photos are in `photos`)
+    photos: {}, // "stage/angle" -> {file, url, slot, name, taken_at, file_modified, position}
+    context: null, // {id, data}: AnjuVillages.context() of the chosen household
     slots: config.slots,
     retryTimer: null,
+    pollTimer: null,
+    pollDelay: POLL_FIRST_MS,
+    saved: null, // {client_uuid, label}: the record the "saved on this phone" notice is about
+    writes: Promise.resolve(), // draft writes, one after the other
+    pendingWrites: 0,
   };
 
   function $(id) { return document.getElementById(id); }
@@ -54,6 +71,24 @@
     if (metres === null || metres === undefined || isNaN(metres)) return "";
     if (metres < 1000) return fmt(strings.distance_m, { distance: numberFormat(Math.round(metres), 0) });
     return fmt(strings.distance_km, { distance: numberFormat(metres / 1000, 1) });
+  }
+
+  function formatDateTime(value) {
+    try {
+      return new Date(value).toLocaleString(config.language, {
+        year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+      });
+    } catch (error) {
+      return new Date(value).toISOString();
+    }
+  }
+
+  function kindLabel(code) {
+    return (config.kinds.filter(function (k) { return k.code === code; })[0] || {}).label || code || "";
+  }
+
+  function slotLabel(slot) {
+    return (slot.stage_label || config.stages[slot.stage]) + " · " + (slot.angle_label || config.angles[slot.angle]);
   }
 
   function formatTime(ms) {
@@ -258,13 +293,59 @@
     });
   }
 
+  /* The downloaded villages, when villages.js is on the page; null when it is not. */
+  function villages() {
+    var api = window.AnjuVillages;
+    return api && typeof api === "object" ? api : null;
+  }
+
+  /* Ask the villages store; whatever goes wrong there, the answer is "nothing". */
+  function askVillages(method, args) {
+    var api = villages();
+    if (!api || typeof api[method] !== "function") return Promise.resolve(null);
+    return Promise.resolve().then(function () { return api[method].apply(api, args); })
+      .catch(function () { return null; });
+  }
+
+  /* One list from several, the first copy of each household kept. */
+  function mergeHouseholds(lists) {
+    var seen = {};
+    var out = [];
+    lists.forEach(function (list) {
+      (Array.isArray(list) ? list : []).forEach(function (h) {
+        if (!h || h.id === undefined || h.id === null || seen[h.id]) return;
+        seen[h.id] = true;
+        out.push(h);
+      });
+    });
+    return out;
+  }
+
   function offlineSearch(q) {
     var needle = q.trim().toLowerCase();
     var known = loadKnown();
-    return Object.keys(known).map(function (id) { return known[id]; }).filter(function (h) {
+    var saved = Object.keys(known).map(function (id) { return known[id]; }).filter(function (h) {
       return (h.head_name || "").toLowerCase().indexOf(needle) !== -1 ||
         (h.archive_no || "").toLowerCase().indexOf(needle) !== -1;
-    }).slice(0, 20);
+    });
+    return askVillages("search", [q.trim()]).then(function (downloaded) {
+      return mergeHouseholds([saved, downloaded]).slice(0, 20);
+    });
+  }
+
+  function offlineNear(here) {
+    var known = loadKnown();
+    var saved = Object.keys(known).map(function (id) { return known[id]; })
+      .filter(function (h) { return typeof h.lon === "number" && typeof h.lat === "number"; })
+      .map(function (h) {
+        return Object.assign({}, h, { distance_m: haversine(here.lon, here.lat, h.lon, h.lat) });
+      });
+    return askVillages("near", [here.lon, here.lat, 10]).then(function (downloaded) {
+      return mergeHouseholds([saved, downloaded])
+        .filter(function (h) { return typeof h.distance_m === "number" && !isNaN(h.distance_m); })
+        .sort(function (a, b) { return a.distance_m - b.distance_m; })
+        .slice(0, 10);
+    });
   }
 
   function search(event) {
@@ -279,13 +360,14 @@
       showResults(households);
       findStatus(households.length ? "" : strings.no_results);
     }).catch(function (error) {
-      if (error.session || error.server) {
-        findStatus(error.server ? fmt(strings.search_failed, { reason: error.message }) : error.message, true);
-        return;
-      }
-      var saved = offlineSearch(q);
-      showResults(saved);
-      findStatus(saved.length ? strings.offline_results : strings.offline_no_results, true);
+      // The server said no (a login, an error): say why, and still offer what the phone has.
+      var failure = error.session || error.server
+        ? (error.server ? fmt(strings.search_failed, { reason: error.message }) : error.message)
+        : null;
+      return offlineSearch(q).then(function (saved) {
+        showResults(saved);
+        findStatus(failure || (saved.length ? strings.offline_results : strings.offline_no_results), true);
+      });
     });
   }
 
@@ -320,20 +402,13 @@
         showResults(households);
         findStatus(households.length ? "" : strings.no_nearby);
       }).catch(function (error) {
-        if (error.session || error.server) {
-          findStatus(error.server ? fmt(strings.search_failed, { reason: error.message }) : error.message, true);
-          return;
-        }
-        var known = loadKnown();
-        var saved = Object.keys(known).map(function (id) { return known[id]; })
-          .filter(function (h) { return typeof h.lon === "number" && typeof h.lat === "number"; })
-          .map(function (h) {
-            return Object.assign({}, h, { distance_m: haversine(here.lon, here.lat, h.lon, h.lat) });
-          })
-          .sort(function (a, b) { return a.distance_m - b.distance_m; })
-          .slice(0, 10);
-        showResults(saved);
-        findStatus(saved.length ? strings.offline_nearby : strings.offline_no_results, true);
+        var failure = error.session || error.server
+          ? (error.server ? fmt(strings.search_failed, { reason: error.message }) : error.message)
+          : null;
+        return offlineNear(here).then(function (saved) {
+          showResults(saved);
+          findStatus(failure || (saved.length ? strings.offline_nearby : strings.offline_no_results), true);
+        });
       });
     }).catch(function (error) { findStatus(error.message, true); });
   }
@@ -343,6 +418,11 @@
   function currentKind() {
     var checked = document.querySelector("input[name=kind]:checked");
     return checked ? checked.value : null;
+  }
+
+  function checkKind(kind) {
+    var radio = document.querySelector("input[name=kind][value='" + CSS.escape(kind || "") + "']");
+    if (radio) radio.checked = true;
   }
 
   function appraisalIncluded() {
@@ -368,10 +448,13 @@
     );
   }
 
+  /* A grade pill; with no grade (nothing rated yet) it is empty, and hidden by the CSS. */
   function setGrade(output, grade) {
-    output.textContent = grade || "—";
+    output.textContent = grade || "";
     output.className = "grade grade--" + (grade || "none");
     output.dataset.grade = grade || "";
+    if (grade) output.removeAttribute("title");
+    else output.title = strings.not_rated;
   }
 
   function updateAppraisal() {
@@ -382,11 +465,13 @@
     $("appraisal-fields").hidden = !appraisalIncluded();
 
     var given = ratings();
-    var grade = deriveGrade(given, hazards(), config.rule);
+    var rated = Object.keys(given).length > 0;
+    // Nothing rated is no grade at all (not "A"): the rule only reads what was given.
+    var grade = rated ? deriveGrade(given, hazards(), config.rule) : null;
     var missing = MEMBER_CODES.length - Object.keys(given).length;
     setGrade($("derived-grade"), grade);
-    $("rate-hint").textContent = missing ? fmt(strings.rate_all, { count: missing }) : "";
-    $("grade-same").textContent = fmt(strings.grade_same, { grade: grade });
+    $("rate-hint").textContent = !rated ? strings.not_rated : (missing ? fmt(strings.rate_all, { count: missing }) : "");
+    $("grade-same").textContent = grade ? fmt(strings.grade_same, { grade: grade }) : strings.grade_same_unrated;
     var override = $("grade-override").value;
     $("override-reason-row").hidden = !override || override === grade;
     setGrade($("bar-grade"), appraisalIncluded() ? (override || grade) : null);
@@ -408,18 +493,67 @@
       angle_label: config.angles.other,
       required: false,
     });
+    // A retake draft brings its slot, even if the slots have changed since.
+    var retake = state.draft && state.draft.retake;
+    if (retake && !required.some(function (slot) { return slotKey(slot) === slotKey(retake); })) {
+      required.push({
+        stage: retake.stage,
+        angle: retake.angle,
+        stage_label: config.stages[retake.stage],
+        angle_label: config.angles[retake.angle],
+        required: false,
+      });
+    }
     return required;
+  }
+
+  function slotKeys(kind) {
+    var keys = {};
+    slotsForKind(kind).forEach(function (slot) { keys[slotKey(slot)] = true; });
+    return keys;
+  }
+
+  /* The earlier photo of the household to match this slot: the same stage and angle, or
+   * else the latest of the same angle (a "before" shot for an "after" one). */
+  function earlierPhoto(slot) {
+    var photos = state.context && state.context.data && state.context.data.photos;
+    if (!photos || typeof photos !== "object") return null;
+    if (photos[slotKey(slot)] && photos[slotKey(slot)].url) return photos[slotKey(slot)];
+    var best = null;
+    Object.keys(photos).forEach(function (key) {
+      var photo = photos[key];
+      if (!photo || !photo.url || key.split("/")[1] !== slot.angle) return;
+      if (!best || (photo.taken_at || "") > (best.taken_at || "")) best = photo;
+    });
+    return best;
+  }
+
+  function takePhoto(slot, file) {
+    var key = slotKey(slot);
+    if (state.photos[key]) URL.revokeObjectURL(state.photos[key].url);
+    state.photos[key] = {
+      file: file,
+      url: URL.createObjectURL(file),
+      slot: { stage: slot.stage, angle: slot.angle, stage_label: slot.stage_label, angle_label: slot.angle_label },
+      name: file.name || "photo.jpg",
+      taken_at: new Date().toISOString(),
+      file_modified: file.lastModified || null,
+      position: state.position ? Object.assign({}, state.position) : null,
+    };
+    renderSlots();
+    saveDraft(key);
   }
 
   function renderSlots() {
     var list = $("slots");
     var kind = currentKind();
+    var retake = state.draft && state.draft.retake ? slotKey(state.draft.retake) : null;
     list.textContent = "";
-    var keep = {};
+    var shown = {};
     slotsForKind(kind).forEach(function (slot) {
       var key = slotKey(slot);
+      shown[key] = true;
       var photo = state.photos[key];
-      if (photo) keep[key] = photo;
       var input = el("input", {
         type: "file",
         accept: "image/*",
@@ -429,22 +563,27 @@
       });
       input.addEventListener("change", function () {
         var file = input.files && input.files[0];
-        if (!file) return;
-        if (state.photos[key]) URL.revokeObjectURL(state.photos[key].url);
-        state.photos[key] = { file: file, url: URL.createObjectURL(file), slot: slot };
-        renderSlots();
+        if (file) takePhoto(slot, file);
       });
-      var label = (slot.stage_label || config.stages[slot.stage]) + " · " + (slot.angle_label || config.angles[slot.angle]);
+      var label = slotLabel(slot);
+      var earlier = earlierPhoto(slot);
+      var status = photo ? strings.photo_taken : (key === retake ? strings.retake_this : (slot.required ? strings.photo_missing : ""));
       var item = el("li", {
-        className: "slot" + (photo ? " slot--taken" : "") + (slot.required ? "" : " slot--optional"),
+        className: "slot" + (photo ? " slot--taken" : "") + (slot.required ? "" : " slot--optional") +
+          (key === retake ? " slot--retake" : ""),
         "data-slot": key,
       }, [
         el("span", { className: "slot__label", text: label }),
         photo ? el("img", { className: "slot__preview", src: photo.url, alt: label }) : null,
-        el("span", {
-          className: "slot__status",
-          text: photo ? strings.photo_taken : (slot.required ? strings.photo_missing : ""),
-        }),
+        earlier ? el("figure", { className: "slot__earlier" }, [
+          el("img", { src: earlier.url, alt: fmt(strings.earlier_photo_alt, { slot: label }) }),
+          el("figcaption", {
+            text: earlier.taken_at
+              ? fmt(strings.earlier_photo, { date: String(earlier.taken_at).slice(0, 10) })
+              : strings.earlier_photo_undated,
+          }),
+        ]) : null,
+        el("span", { className: "slot__status", text: status }),
         el("label", { className: "slot__camera", title: label }, [
           el("span", { text: photo ? strings.retake_photo : strings.take_photo }),
           input,
@@ -453,13 +592,41 @@
       input.setAttribute("aria-label", fmt(strings.take_photo_of, { slot: label }));
       list.appendChild(item);
     });
-    Object.keys(state.photos).forEach(function (key) {
-      if (!keep[key]) {
-        URL.revokeObjectURL(state.photos[key].url);
-        delete state.photos[key];
-      }
+    // Photos of slots this kind does not have: kept in the draft, back if the kind is.
+    var aside = Object.keys(state.photos).filter(function (key) { return !shown[key]; });
+    var box = $("aside-photos");
+    box.textContent = "";
+    aside.forEach(function (key) {
+      var photo = state.photos[key];
+      var label = slotLabel(photo.slot);
+      box.appendChild(el("li", { className: "aside-photo", "data-slot": key }, [
+        el("img", { className: "aside-photo__preview", src: photo.url, alt: label }),
+        el("span", { text: label }),
+      ]));
     });
+    $("aside").hidden = !aside.length;
+    $("aside-title").textContent = aside.length ? fmt(strings.aside_title, { count: aside.length }) : "";
     updateMissing();
+  }
+
+  /* The photos a kind would set aside: taken, and in no slot of that kind. */
+  function photosAside(kind) {
+    var keys = slotKeys(kind);
+    return Object.keys(state.photos).filter(function (key) { return !keys[key]; });
+  }
+
+  /* Another kind: the photos keep their slots where it has them; the others are set aside
+   * (kept in the draft) only once the inspector agrees. False: the kind stays as it was. */
+  function changeKind(kind) {
+    var before = photosAside(state.kind);
+    var more = photosAside(kind).filter(function (key) { return before.indexOf(key) === -1; });
+    if (more.length && !window.confirm(fmt(strings.kind_change_aside, { count: more.length, kind: kindLabel(kind) }))) {
+      checkKind(state.kind);
+      return false;
+    }
+    state.kind = kind;
+    renderSlots();
+    return true;
   }
 
   function missingSlots() {
@@ -483,36 +650,307 @@
   }
 
   function householdLabel(h) {
-    return h.head_name + " · " + h.archive_no;
+    return h.archive_no ? h.head_name + " · " + h.archive_no : h.head_name;
   }
 
-  function chooseHousehold(h) {
-    state.household = h;
-    state.startedAt = new Date().toISOString();
+  /* ---- the household's context: its grade, last visit and earlier photos ---- */
+
+  function renderContext() {
+    var box = $("context");
+    var data = state.context && state.context.data;
+    box.textContent = "";
+    box.hidden = !data;
+    if (!data) return;
+    box.appendChild(el("p", { className: "context__grade" }, [
+      el("span", { text: strings.context_grade + " " }),
+      gradePill(data.grade),
+      data.graded_on ? el("span", { className: "muted", text: " " + fmt(strings.context_graded_on, { date: data.graded_on }) }) : null,
+    ]));
+    var visit = data.last_visit;
+    box.appendChild(el("p", {
+      className: "context__visit",
+      text: visit
+        ? fmt(strings.context_last_visit, { date: visit.date, kind: visit.kind_label || kindLabel(visit.kind) })
+        : strings.context_no_visit,
+    }));
+  }
+
+  function loadContext(household) {
+    state.context = null;
+    renderContext();
+    if (!household) return;
+    var id = household.id;
+    askVillages("context", [id]).then(function (data) {
+      if (!state.household || state.household.id !== id) return; // another one since
+      state.context = data && typeof data === "object" ? { id: id, data: data } : null;
+      renderContext();
+      renderSlots();
+    });
+  }
+
+  /* ---- drafts: the form in IndexedDB from the first tap ---- */
+
+  function showDraftStatus(error) {
+    var out = $("draft-status");
+    out.dataset.pending = String(state.pendingWrites);
+    if (error) {
+      out.textContent = fmt(strings.draft_failed, { reason: String(error) });
+      out.className = "field-error";
+    } else if (state.draft && !state.pendingWrites) {
+      out.textContent = fmt(strings.draft_saved, { time: formatTime(Date.now()) });
+      out.className = "muted";
+    }
+  }
+
+  /* Draft writes run one after the other, in the order of the changes: the last one wins. */
+  function write(work) {
+    state.pendingWrites += 1;
+    showDraftStatus(null);
+    var done = state.writes.then(work);
+    state.writes = done.then(function () {
+      state.pendingWrites -= 1;
+      showDraftStatus(null);
+    }, function (error) {
+      state.pendingWrites -= 1;
+      showDraftStatus(error);
+    });
+    return done;
+  }
+
+  function formSnapshot() {
+    return {
+      household: state.household,
+      started_at: state.startedAt,
+      kind: currentKind(),
+      appraisal_on: $("appraisal-toggle").checked,
+      ratings: ratings(),
+      hazards: hazards(),
+      override: $("grade-override").value,
+      override_reason: $("override-reason").value,
+      notes: $("notes").value,
+      photos: Object.keys(state.photos),
+    };
+  }
+
+  /* Write the open form (and, with a slot key, that slot's photo) to its draft. */
+  function saveDraft(photoKey) {
+    var draft = state.draft;
+    if (!draft || !state.household) return Promise.resolve(null);
+    Object.assign(draft, formSnapshot(), { updated_at: new Date().toISOString() });
+    var record = JSON.parse(JSON.stringify(draft));
+    var photoRecord = null;
+    var photo = photoKey && state.photos[photoKey];
+    if (photo) {
+      photoRecord = {
+        id: draft.id + "|" + photoKey,
+        draft: draft.id,
+        key: photoKey,
+        stage: photo.slot.stage,
+        angle: photo.slot.angle,
+        stage_label: photo.slot.stage_label || null,
+        angle_label: photo.slot.angle_label || null,
+        blob: photo.file,
+        name: photo.name,
+        type: photo.file.type || "image/jpeg",
+        taken_at: photo.taken_at,
+        file_modified: photo.file_modified,
+        position: photo.position,
+      };
+    }
+    return write(function () {
+      // Sent or discarded meanwhile: nothing more to keep.
+      if (draft.closed) return null;
+      return Queue.saveDraft(record, photoRecord);
+    });
+  }
+
+  function newDraft(extra) {
+    var now = new Date().toISOString();
+    state.startedAt = now;
+    state.draft = Object.assign({ id: uuid(), user_id: config.user.id, created_at: now, retake: null }, extra || {});
+    return state.draft;
+  }
+
+  function renderDrafts() {
+    return Queue.drafts(config.user.id).then(function (list) {
+      var open = state.draft ? state.draft.id : null;
+      var others = list.filter(function (draft) { return draft.id !== open && draft.household; });
+      var box = $("drafts-list");
+      box.textContent = "";
+      others.forEach(function (draft) {
+        var count = (draft.photos || []).length;
+        var resume = el("button", { type: "button", className: "button draft-resume", text: strings.draft_resume });
+        resume.addEventListener("click", function () { resumeDraft(draft.id); });
+        var discard = el("button", { type: "button", className: "link-button draft-discard", text: strings.draft_discard });
+        discard.addEventListener("click", function () {
+          if (!window.confirm(fmt(strings.draft_discard_confirm, { household: householdLabel(draft.household) }))) return;
+          write(function () { return Queue.removeDraft(draft.id); }).then(renderDrafts);
+        });
+        box.appendChild(el("li", { className: "queue-item draft", "data-draft-id": draft.id }, [
+          el("div", { className: "queue-item__head" }, [
+            el("span", { className: "queue-item__title", text: householdLabel(draft.household) }),
+          ]),
+          el("p", {
+            className: "queue-item__detail draft__detail",
+            text: [
+              kindLabel(draft.kind),
+              fmt(strings.draft_photos, { count: count }),
+              fmt(strings.draft_changed, { time: formatDateTime(draft.updated_at) }),
+            ].join(" · "),
+          }),
+          el("div", { className: "draft__actions" }, [resume, discard]),
+        ]));
+      });
+      $("drafts").hidden = !others.length;
+      return others;
+    }).catch(function () { $("drafts").hidden = true; });
+  }
+
+  function showHousehold(h) {
     var box = $("chosen-household");
     box.textContent = "";
     box.appendChild(el("strong", { text: h.head_name }));
     box.appendChild(el("div", {
       className: "muted",
-      text: h.archive_no + (h.village ? " · " + h.village.name : ""),
+      text: (h.archive_no || "") + (h.village && h.village.name ? " · " + h.village.name : ""),
     }));
+  }
+
+  function showForm() {
     $("inspection-form").hidden = false;
     $("find").hidden = true;
-    $("saved-message").hidden = true;
     $("form-error").textContent = "";
-    // Where the inspector stands, fetched now so that submitting does not wait for it.
-    locate({ timeout: 15000 }).catch(function () {});
     $("inspection-form").scrollIntoView({ block: "start" });
   }
 
-  function resetForm() {
-    var form = $("inspection-form");
-    form.reset();
+  /* Empty the form and forget the open draft (which stays in IndexedDB unless closed). */
+  function clearForm() {
+    $("inspection-form").reset();
     Object.keys(state.photos).forEach(function (key) { URL.revokeObjectURL(state.photos[key].url); });
     state.photos = {};
     state.household = null;
     state.startedAt = null;
-    form.hidden = true;
+    state.draft = null;
+    state.context = null;
+    state.kind = currentKind();
+    $("draft-status").textContent = "";
+    renderContext();
+  }
+
+  function chooseHousehold(h) {
+    var changed = !state.household || state.household.id !== h.id;
+    state.household = h;
+    if (!state.draft) newDraft();
+    // Where the inspector stands, and when the visit starts: with the household.
+    else if (changed) state.startedAt = new Date().toISOString();
+    showHousehold(h);
+    $("saved-message").hidden = true;
+    showForm();
+    if (changed) loadContext(h);
+    saveDraft();
+    renderDrafts();
+    locate({ timeout: 15000 }).catch(function () {});
+  }
+
+  /* Open a draft in the form: every field and every photo as they were last written. */
+  function resumeDraft(id) {
+    return Queue.getDraft(id).then(function (stored) {
+      if (!stored) return renderDrafts();
+      var draft = stored.draft;
+      clearForm();
+      state.draft = draft;
+      state.household = draft.household;
+      state.startedAt = draft.started_at;
+      checkKind(draft.kind);
+      state.kind = currentKind();
+      $("appraisal-toggle").checked = draft.appraisal_on !== false;
+      fillAppraisal(draft);
+      $("notes").value = draft.notes || "";
+      stored.photos.forEach(function (photo) {
+        if (!photo.blob) return;
+        state.photos[photo.key] = {
+          file: photo.blob,
+          url: URL.createObjectURL(photo.blob),
+          slot: { stage: photo.stage, angle: photo.angle, stage_label: photo.stage_label, angle_label: photo.angle_label },
+          name: photo.name,
+          taken_at: photo.taken_at,
+          file_modified: photo.file_modified,
+          position: photo.position,
+        };
+      });
+      showHousehold(draft.household);
+      $("saved-message").hidden = true;
+      renderSlots();
+      updateAppraisal();
+      showForm();
+      showDraftStatus(null);
+      loadContext(draft.household);
+      locate({ timeout: 15000 }).catch(function () {});
+      return renderDrafts();
+    });
+  }
+
+  function fillAppraisal(values) {
+    Object.keys(values.ratings || {}).forEach(function (code) {
+      var radio = document.querySelector(
+        "input[name='member-" + CSS.escape(code) + "'][value='" + CSS.escape(values.ratings[code]) + "']"
+      );
+      if (radio) radio.checked = true;
+    });
+    Array.prototype.forEach.call(document.querySelectorAll("input[name=site_hazards]"), function (input) {
+      input.checked = (values.hazards || []).indexOf(input.value) !== -1;
+    });
+    $("grade-override").value = values.override || "";
+    $("override-reason").value = values.override_reason || "";
+  }
+
+  /* A flagged photo, shot again: a new draft for the same household, kind and slot. */
+  function retake(record, photo) {
+    var household = record.household_info ||
+      { id: record.household, head_name: record.household_label, archive_no: "", village: null };
+    clearForm();
+    state.household = household;
+    newDraft({ retake: { stage: photo.stage, angle: photo.angle, from: photo.client_uuid } });
+    checkKind(record.kind);
+    state.kind = currentKind();
+    if (record.appraisal) {
+      $("appraisal-toggle").checked = true;
+      var given = {};
+      MEMBER_CODES.forEach(function (code) { if (record.appraisal[code]) given[code] = record.appraisal[code]; });
+      fillAppraisal({
+        ratings: given,
+        hazards: record.appraisal.site_hazards || [],
+        override: record.appraisal.grade || "",
+        override_reason: record.appraisal.override_reason || "",
+      });
+    }
+    showHousehold(household);
+    $("saved-message").hidden = true;
+    renderSlots();
+    updateAppraisal();
+    showForm();
+    loadContext(household);
+    saveDraft();
+    renderDrafts();
+    locate({ timeout: 15000 }).catch(function () {});
+    var slot = document.querySelector("[data-slot='" + CSS.escape(photo.stage + "/" + photo.angle) + "']");
+    if (slot) slot.scrollIntoView({ block: "center" });
+  }
+
+  function discardOpenDraft() {
+    var draft = state.draft;
+    if (!draft) return;
+    if (!window.confirm(fmt(strings.draft_discard_confirm, { household: householdLabel(state.household) }))) return;
+    draft.closed = true;
+    write(function () { return Queue.removeDraft(draft.id); }).then(function () {
+      resetForm();
+      return renderDrafts();
+    });
+  }
+
+  function resetForm() {
+    clearForm();
+    $("inspection-form").hidden = true;
     $("find").hidden = false;
     renderSlots();
     updateAppraisal();
@@ -548,10 +986,15 @@
       errorBox.textContent = problem;
       return;
     }
+    // Photos set aside go with the draft: never without the inspector's word.
+    var aside = photosAside(currentKind());
+    if (aside.length && !window.confirm(fmt(strings.send_without_aside, { count: aside.length }))) return;
     errorBox.textContent = "";
     $("submit").disabled = true;
     var household = state.household;
     var kind = currentKind();
+    var draft = state.draft;
+    var sendKeys = Object.keys(slotKeys(kind)).filter(function (key) { return state.photos[key]; });
     currentPosition().then(function (position) {
       var clientUuid = uuid();
       var appraisal = null;
@@ -570,6 +1013,16 @@
         user_name: config.user.name,
         household: household.id,
         household_label: householdLabel(household),
+        // The household as the page knew it: a retake opens a draft for it again.
+        household_info: {
+          id: household.id,
+          archive_no: household.archive_no || "",
+          head_name: household.head_name,
+          village: household.village || null,
+          grade: household.grade || null,
+          lon: household.lon === undefined ? null : household.lon,
+          lat: household.lat === undefined ? null : household.lat,
+        },
         kind: kind,
         started_at: state.startedAt,
         ended_at: new Date().toISOString(),
@@ -582,7 +1035,7 @@
         attempts: 0,
         created_at: new Date().toISOString(),
       };
-      var photos = Object.keys(state.photos).map(function (key) {
+      var photos = sendKeys.map(function (key) {
         var photo = state.photos[key];
         return {
           client_uuid: uuid(),
@@ -591,18 +1044,30 @@
           stage: photo.slot.stage,
           angle: photo.slot.angle,
           blob: photo.file,
-          name: photo.file.name || "photo.jpg",
+          name: photo.name || "photo.jpg",
+          taken_at: photo.taken_at || null,
+          position: photo.position || null,
           status: "waiting",
           attempts: 0,
         };
       });
-      return Queue.add(inspection, photos).then(function () {
+      // After the draft's pending writes; the draft goes in the queue's own transaction.
+      return write(function () {
+        if (draft) draft.closed = true;
+        return Queue.add(inspection, photos, draft ? draft.id : null);
+      }).then(function () {
         askForBackgroundSync();
         resetForm();
+        state.saved = { client_uuid: clientUuid, label: inspection.household_label };
         var saved = $("saved-message");
         saved.textContent = fmt(strings.saved_waiting, { household: inspection.household_label });
+        saved.dataset.status = "waiting";
         saved.hidden = false;
+        renderDrafts();
         return renderQueue().then(function () { sync(true); });
+      }, function (error) {
+        if (draft) draft.closed = false;
+        throw error;
       });
     }).catch(function (error) {
       errorBox.textContent = strings.storage_unavailable + " (" + error + ")";
@@ -632,7 +1097,13 @@
         if (status === "sent" && photosFailed.length) status = "failed";
         counts[status === "blocked" ? "waiting" : status] = (counts[status === "blocked" ? "waiting" : status] || 0) + 1;
 
-        var kindLabel = (config.kinds.filter(function (k) { return k.code === record.kind; })[0] || {}).label || record.kind;
+        if (state.saved && state.saved.client_uuid === record.client_uuid && status === "sent") {
+          // The notice said "saved on this phone, waiting": it is on the server now.
+          var saved = $("saved-message");
+          saved.textContent = fmt(strings.saved_sent, { household: state.saved.label });
+          saved.dataset.status = "sent";
+          state.saved = null;
+        }
         var children = [
           el("div", { className: "queue-item__head" }, [
             el("span", { className: "queue-item__title", text: record.household_label }),
@@ -640,7 +1111,7 @@
           ]),
           el("p", {
             className: "queue-item__detail",
-            text: kindLabel + " · " + new Date(record.created_at).toLocaleString(config.language) +
+            text: kindLabel(record.kind) + " · " + new Date(record.created_at).toLocaleString(config.language) +
               (record.appraisal ? " · " + fmt(strings.grade_label, {
                 grade: record.appraisal.grade || deriveGrade(record.appraisal, record.appraisal.site_hazards || [], config.rule),
               }) : ""),
@@ -696,8 +1167,85 @@
         ? fmt(strings.queue_counts, counts)
         : strings.queue_empty;
       $("queue").dataset.waiting = String(counts.waiting);
+      renderSent(data);
       return data;
     });
+  }
+
+  /* ---- sent photos: what the server's checks found, and a retake where they found something ---- */
+
+  function renderSent(data) {
+    var list = $("sent-list");
+    list.textContent = "";
+    var records = data.inspections.filter(function (record) {
+      return record.status === "sent" && record.user_id === config.user.id;
+    });
+    var shown = 0;
+    records.forEach(function (record) {
+      var photos = data.photos.filter(function (p) { return p.inspection === record.client_uuid && p.status === "sent"; });
+      if (!photos.length || shown >= SENT_SHOWN) return;
+      shown += 1;
+      var items = photos.map(function (photo) {
+        var server = photo.server || null;
+        var label = slotLabel(photo);
+        var flags = server && server.flags ? server.flags : [];
+        var checking = !server || server.status === "pending";
+        var children = [
+          server && server.thumbnail_url
+            ? el("img", { className: "sent-photo__thumb", src: server.thumbnail_url, alt: label })
+            : el("span", { className: "sent-photo__thumb sent-photo__thumb--none" }),
+          el("span", { className: "sent-photo__label", text: label }),
+        ];
+        if (checking) {
+          children.push(el("span", { className: "sent-photo__status", text: strings.photo_checking }));
+        } else if (!flags.length) {
+          children.push(el("span", { className: "sent-photo__status sent-photo__status--ok", text: strings.photo_no_flags }));
+        } else {
+          children.push(el("ul", { className: "sent-photo__flags" }, flags.map(function (flag) {
+            return el("li", {
+              className: "sent-photo__flag",
+              "data-flag": flag.code,
+              text: flag.detail ? fmt(strings.flag_with_detail, { label: flag.label, detail: flag.detail }) : flag.label,
+            });
+          })));
+          var again = el("button", { type: "button", className: "button button--secondary sent-photo__retake", text: strings.retake_flagged });
+          again.addEventListener("click", function () { retake(record, photo); });
+          children.push(again);
+        }
+        return el("li", {
+          className: "sent-photo" + (flags.length ? " sent-photo--flagged" : ""),
+          "data-photo": photo.client_uuid,
+          "data-slot": photo.stage + "/" + photo.angle,
+          "data-checked": checking ? "false" : "true",
+        }, children);
+      });
+      list.appendChild(el("li", { className: "sent-record", "data-client-uuid": record.client_uuid }, [
+        el("p", {
+          className: "sent-record__title",
+          text: record.household_label + " · " + kindLabel(record.kind),
+        }),
+        el("ul", { className: "sent-photos" }, items),
+      ]));
+    });
+    $("sent").hidden = !shown;
+  }
+
+  /* Ask the server about sent photos until every one is processed; only when online. */
+  function pollPhotos() {
+    clearTimeout(state.pollTimer);
+    state.pollTimer = null;
+    if (!navigator.onLine) return Promise.resolve(null);
+    return Queue.refreshPhotos({ userId: config.user.id, urls: config.urls }).then(function (result) {
+      return renderQueue().then(function () {
+        if (result.pending > 0) {
+          state.pollTimer = setTimeout(pollPhotos, state.pollDelay);
+          state.pollDelay = Math.min(POLL_MAX_MS, Math.round(state.pollDelay * 1.5));
+        } else {
+          state.pollDelay = POLL_FIRST_MS;
+        }
+        return result;
+      });
+    }).catch(function () { return null; });
   }
 
   function scheduleRetry(data) {
@@ -718,7 +1266,12 @@
       onChange: function () { renderQueue(); },
     }).catch(function () { return null; })
       .then(renderQueue)
-      .then(function (data) { scheduleRetry(data); return data; });
+      .then(function (data) {
+        scheduleRetry(data);
+        state.pollDelay = POLL_FIRST_MS;
+        pollPhotos();
+        return data;
+      });
   }
 
   /* ---- photo slots: the API's answer when online, the last one kept when not ---- */
@@ -745,23 +1298,32 @@
     $("inspection-form").hidden = true;
     $("find").hidden = false;
   });
+  $("discard-draft").addEventListener("click", discardOpenDraft);
   $("inspection-form").addEventListener("submit", submit);
+  // Every change goes to the draft at once. Photos write themselves (with their Blob).
   $("inspection-form").addEventListener("change", function (event) {
-    if (event.target.name === "kind") renderSlots();
+    if (event.target.type === "file") return;
+    if (event.target.name === "kind" && !changeKind(event.target.value)) return;
     $("form-error").textContent = "";
     updateAppraisal();
+    saveDraft();
   });
-  $("inspection-form").addEventListener("input", function () {
+  // Typing: radios and boxes wait for "change" (a kind change may still be refused).
+  $("inspection-form").addEventListener("input", function (event) {
+    if (event.target.tagName !== "TEXTAREA" && event.target.type !== "text") return;
     $("form-error").textContent = "";
     updateAppraisal();
+    saveDraft();
   });
   $("retry").addEventListener("click", function () { sync(true); });
   window.addEventListener("online", function () { showNetwork(); sync(true); });
   window.addEventListener("offline", showNetwork);
 
   showNetwork();
+  state.kind = currentKind();
   renderSlots();
   updateAppraisal();
+  renderDrafts();
   registerWorker();
   askForStorage();
   loadSlots();
@@ -770,5 +1332,12 @@
   }).then(function () { return sync(true); });
 
   // For the browser tests, and for anyone debugging on a phone.
-  window.AnjuField = { deriveGrade: deriveGrade, sync: sync, renderQueue: renderQueue, formatDistance: formatDistance };
+  window.AnjuField = {
+    deriveGrade: deriveGrade,
+    sync: sync,
+    renderQueue: renderQueue,
+    renderDrafts: renderDrafts,
+    pollPhotos: pollPhotos,
+    formatDistance: formatDistance,
+  };
 })();

@@ -7,13 +7,19 @@
  * server acknowledges it (201 or 200), give up only when the server refuses it (a 4xx,
  * with its reason kept for the inspector), and retry everything else with backoff.
  *
+ * Drafts live in the same database: the form being filled ("drafts", one record per form)
+ * and its photos ("draft_photos", one Blob per slot), written on every change so that a
+ * reload, a killed tab or a flat battery loses nothing. Sending a draft moves it into the
+ * queue and deletes it in one transaction.
+ *
  * No strings shown to people live here: the page translates the states and reasons.
  */
 (function (global) {
   "use strict";
 
   var DB_NAME = "anju-field";
-  var DB_VERSION = 1;
+  // 1: inspections, photos. 2: drafts, draft_photos (the queue's stores are kept as they are).
+  var DB_VERSION = 2;
   var BACKOFF_BASE_MS = 5000;
   var BACKOFF_MAX_MS = 5 * 60 * 1000;
   var dbPromise = null;
@@ -26,13 +32,29 @@
           return;
         }
         var request = global.indexedDB.open(DB_NAME, DB_VERSION);
-        request.onupgradeneeded = function () {
+        request.onupgradeneeded = function (event) {
           var db = request.result;
-          db.createObjectStore("inspections", { keyPath: "client_uuid" });
-          var photos = db.createObjectStore("photos", { keyPath: "client_uuid" });
-          photos.createIndex("inspection", "inspection");
+          var from = event.oldVersion || 0;
+          if (from < 1) {
+            db.createObjectStore("inspections", { keyPath: "client_uuid" });
+            var photos = db.createObjectStore("photos", { keyPath: "client_uuid" });
+            photos.createIndex("inspection", "inspection");
+          }
+          if (from < 2) {
+            db.createObjectStore("drafts", { keyPath: "id" });
+            var draftPhotos = db.createObjectStore("draft_photos", { keyPath: "id" });
+            draftPhotos.createIndex("draft", "draft");
+          }
         };
-        request.onsuccess = function () { resolve(request.result); };
+        request.onsuccess = function () {
+          var db = request.result;
+          // A newer page in another tab wants to upgrade: let it, this tab reopens on demand.
+          db.onversionchange = function () {
+            db.close();
+            dbPromise = null;
+          };
+          resolve(db);
+        };
         request.onerror = function () { reject(request.error); };
       });
       dbPromise.catch(function () { dbPromise = null; });
@@ -59,12 +81,66 @@
     return function () { return request.result; };
   }
 
-  /* Save an inspection and its photos in one transaction: all or nothing. */
-  function add(inspection, photos) {
-    return transaction(["inspections", "photos"], "readwrite", function (tx) {
+  /* Delete a draft and its photos inside an open transaction. */
+  function deleteDraftIn(tx, draftId) {
+    tx.objectStore("drafts").delete(draftId);
+    var store = tx.objectStore("draft_photos");
+    var keys = store.index("draft").getAllKeys(draftId);
+    keys.onsuccess = function () {
+      keys.result.forEach(function (key) { store.delete(key); });
+    };
+  }
+
+  /* Save an inspection and its photos in one transaction: all or nothing. With a draft id,
+   * the draft goes in the same transaction: a record is either a draft or queued, never
+   * both, never neither. */
+  function add(inspection, photos, draftId) {
+    var stores = draftId ? ["inspections", "photos", "drafts", "draft_photos"] : ["inspections", "photos"];
+    return transaction(stores, "readwrite", function (tx) {
       tx.objectStore("inspections").put(inspection);
       photos.forEach(function (photo) { tx.objectStore("photos").put(photo); });
+      if (draftId) deleteDraftIn(tx, draftId);
       return inspection;
+    });
+  }
+
+  /* ---- drafts ---- */
+
+  /* Write a draft; with a photo record ({id, draft, key, blob, ...}), both in one transaction. */
+  function saveDraft(draft, photo) {
+    var stores = photo ? ["drafts", "draft_photos"] : ["drafts"];
+    return transaction(stores, "readwrite", function (tx) {
+      tx.objectStore("drafts").put(draft);
+      if (photo) tx.objectStore("draft_photos").put(photo);
+      return draft;
+    });
+  }
+
+  /* One draft with its photos, or null. */
+  function getDraft(draftId) {
+    return transaction(["drafts", "draft_photos"], "readonly", function (tx) {
+      var draft = tx.objectStore("drafts").get(draftId);
+      var photos = tx.objectStore("draft_photos").index("draft").getAll(draftId);
+      return function () {
+        return draft.result ? { draft: draft.result, photos: photos.result } : null;
+      };
+    });
+  }
+
+  /* A user's drafts (without their photos), the most recently changed first. */
+  function drafts(userId) {
+    return transaction(["drafts"], "readonly", function (tx) {
+      var list = getAll(tx, "drafts");
+      return function () {
+        return list().filter(function (d) { return d.user_id === userId; })
+          .sort(function (a, b) { return a.updated_at < b.updated_at ? 1 : -1; });
+      };
+    });
+  }
+
+  function removeDraft(draftId) {
+    return transaction(["drafts", "draft_photos"], "readwrite", function (tx) {
+      deleteDraftIn(tx, draftId);
     });
   }
 
@@ -264,7 +340,10 @@
           return post(url, form, false).then(function (result) {
             settle(photo, result);
             // The server has the bytes: free the phone's storage, keep the record.
-            if (result.result === "sent") photo.blob = null;
+            if (result.result === "sent") {
+              photo.blob = null;
+              if (result.body) photo.server = serverPhoto(result.body);
+            }
             if (result.result === "retry" || result.result === "blocked") stopped = result;
             return put("photos", photo).then(onChange);
           });
@@ -272,6 +351,73 @@
       });
 
       return chain.then(function () { return { stopped: stopped }; });
+    });
+  }
+
+  /* What the page keeps of the server's answer about a photo: its checks and thumbnail. */
+  function serverPhoto(body) {
+    return {
+      id: body.id,
+      status: body.status,
+      flags: body.flags || [],
+      thumbnail_url: body.thumbnail_url || null,
+      taken_at: body.taken_at || null,
+      checked_at: Date.now(),
+    };
+  }
+
+  function processed(photo) {
+    return photo.server && photo.server.status && photo.server.status !== "pending";
+  }
+
+  /*
+   * Ask the server how the sent photos fared (processing, evidence flags), one GET per
+   * inspection that still has a photo without an answer. options: {userId, urls}.
+   * Resolves to {pending: photos still being processed (or not asked about)}.
+   */
+  function refreshPhotos(options) {
+    return all().then(function (state) {
+      var waiting = state.photos.filter(function (photo) {
+        return photo.user_id === options.userId && photo.status === "sent" && !processed(photo);
+      });
+      var byInspection = {};
+      waiting.forEach(function (photo) {
+        (byInspection[photo.inspection] = byInspection[photo.inspection] || []).push(photo);
+      });
+      var pending = waiting.length;
+      var chain = Promise.resolve();
+      var stopped = false;
+      Object.keys(byInspection).forEach(function (inspection) {
+        chain = chain.then(function () {
+          if (stopped) return null;
+          var url = options.urls.inspections + encodeURIComponent(inspection) + "/photos/";
+          return global.fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+            .then(function (response) {
+              if (!response.ok || response.redirected) {
+                stopped = true;
+                return null;
+              }
+              return response.json().then(function (body) {
+                var answers = {};
+                (Array.isArray(body) ? body : body.results || []).forEach(function (item) {
+                  answers[item.client_uuid] = item;
+                });
+                var changed = byInspection[inspection].filter(function (photo) {
+                  var answer = answers[photo.client_uuid];
+                  if (!answer) return false;
+                  photo.server = serverPhoto(answer);
+                  if (processed(photo)) pending -= 1;
+                  return true;
+                });
+                if (!changed.length) return null;
+                return transaction(["photos"], "readwrite", function (tx) {
+                  changed.forEach(function (photo) { tx.objectStore("photos").put(photo); });
+                });
+              });
+            }, function () { stopped = true; });
+        });
+      });
+      return chain.then(function () { return { pending: pending }; });
     });
   }
 
@@ -318,6 +464,11 @@
     all: all,
     put: put,
     remove: remove,
+    saveDraft: saveDraft,
+    getDraft: getDraft,
+    drafts: drafts,
+    removeDraft: removeDraft,
+    refreshPhotos: refreshPhotos,
     sync: sync,
     nextTry: nextTry,
     reasonFrom: reasonFrom,

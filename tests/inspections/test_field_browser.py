@@ -45,6 +45,10 @@ def haversine_m(lon1, lat1, lon2, lat2):
 
 @pytest.fixture
 def field(regions, make_user):
+    return field_rows(regions, make_user)
+
+
+def field_rows(regions, make_user) -> dict:
     """An inspector of village 1, the household to visit, a farther one, and the slots."""
     inspector = make_user(Role.INSPECTOR, [regions["village1"]], username="inspector1")
     target = HouseholdFactory(
@@ -71,15 +75,26 @@ def field(regions, make_user):
 @pytest.fixture
 def phone(browser, live_server):
     """A 360 px touch phone that knows where it is and loads nothing from outside."""
-    context = browser.new_context(
-        viewport=PHONE,
+    context = phone_context(browser)
+    yield phone_page(context, live_server)
+    context.close()
+
+
+def phone_context(browser, viewport=PHONE, locale="en-US"):
+    return browser.new_context(
+        viewport=viewport,
         has_touch=True,
         is_mobile=True,
-        locale="en-US",
+        locale=locale,
         geolocation={"longitude": HERE[0], "latitude": HERE[1], "accuracy": 8},
         permissions=["geolocation"],
         service_workers="allow",
     )
+
+
+def phone_page(context, live_server):
+    """A tab of the phone that refuses anything not from the live server, and keeps its
+    script errors (page.errors) and refused requests (page.external_requests)."""
     page = context.new_page()
     page.external_requests = []
     page.errors = []
@@ -94,16 +109,16 @@ def phone(browser, live_server):
 
     page.route("**/*", guard)
     ARTIFACTS.mkdir(exist_ok=True)
-    yield page
-    context.close()
+    return page
 
 
-def photo_file(name: str, seed: int) -> dict:
-    """A camera JPEG: EXIF time now and GPS a few metres from the house."""
+def photo_file(name: str, seed: int, at=(HOUSE[0], HOUSE[1] + 0.00003)) -> dict:
+    """A camera JPEG: EXIF time now and GPS `at` (lon, lat; a few metres from the house by
+    default, None for no GPS)."""
     exif = images.make_exif(
         taken_at=timezone.localtime(),
-        lat=HOUSE[1] + 0.00003,
-        lon=HOUSE[0],
+        lat=at[1] if at else None,
+        lon=at[0] if at else None,
         accuracy=5,
     )
     return {"name": name, "mimeType": "image/jpeg", "buffer": images.jpeg(seed=seed, exif=exif)}

@@ -159,6 +159,7 @@ def test_service_worker_is_javascript_scoped_to_the_field_page(client):
         "/static/css/anju.css",
         "/static/field/field.css",
         "/static/field/queue.js",
+        "/static/field/villages.js",
         "/static/field/field.js",
         "/static/field/icon-192.png",
         "/static/field/icon-512.png",

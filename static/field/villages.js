@@ -1,0 +1,633 @@
+/* Anju field page: villages kept on the phone, for search, "near me" and a household's past
+ * with no network.
+ *
+ * "Download" keeps, per chosen village, every household with its last grade, last visit and
+ * the thumbnails of its earlier photos, in this phone's IndexedDB (one database per user,
+ * so that a shared phone never shows one inspector's households to another). Words come
+ * translated from the server (#field-strings), URLs from #field-config, as for field.js.
+ *
+ * window.AnjuVillages (field.js calls it):
+ *   search(q) -> Promise<[Household]>            substring of head_name or archive_no, max 50
+ *   near(lon, lat, limit) -> Promise<[Household & {distance_m}]>
+ *   context(id) -> Promise<null | {grade, graded_on, last_visit, photos}>
+ * Household = {id, archive_no, head_name, village: {code, name}, grade, lon, lat}.
+ */
+(function () {
+  "use strict";
+
+  var configNode = document.getElementById("field-config");
+  if (!configNode) return;  // the page refused this user: nothing to keep
+  var config = JSON.parse(configNode.textContent);
+  var strings = JSON.parse(document.getElementById("field-strings").textContent);
+  var urls = config.urls;
+
+  var DB_NAME = "anju-villages-" + config.user.id;
+  var DB_VERSION = 1;
+  var MAX_RESULTS = 50;
+  // Thumbnails fetched at once: enough to fill one bar of signal, few enough for a slow phone.
+  var PARALLEL = 4;
+  var EARTH_RADIUS_M = 6371008.8;
+  var CONTEXT_TIMEOUT_MS = 5000;
+
+  function $(id) { return document.getElementById(id); }
+
+  function fmt(text, values) {
+    return text.replace(/%\((\w+)\)s/g, function (all, name) {
+      return values[name] === undefined ? all : String(values[name]);
+    });
+  }
+
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (key) {
+      if (key === "text") node.textContent = attrs[key];
+      else if (key === "className") node.className = attrs[key];
+      else node.setAttribute(key, attrs[key]);
+    });
+    (children || []).forEach(function (child) { if (child) node.appendChild(child); });
+    return node;
+  }
+
+  function numberFormat(value, digits) {
+    try {
+      return new Intl.NumberFormat(config.language, { maximumFractionDigits: digits }).format(value);
+    } catch (error) {
+      return value.toFixed(digits);
+    }
+  }
+
+  /* Bytes as the panel shows them: KB below a megabyte, MB above (1 KB = 1024 bytes). */
+  function formatSize(bytes) {
+    if (bytes < 1024 * 1024) {
+      return fmt(strings.size_kb, { size: numberFormat(Math.max(1, Math.round(bytes / 1024)), 0) });
+    }
+    return fmt(strings.size_mb, { size: numberFormat(bytes / (1024 * 1024), 1) });
+  }
+
+  function formatWhen(ms) {
+    try {
+      return new Date(ms).toLocaleString(config.language, { dateStyle: "medium", timeStyle: "short" });
+    } catch (error) {
+      return new Date(ms).toISOString();
+    }
+  }
+
+  function villageUrl(code) { return urls.field_villages + encodeURIComponent(code) + "/"; }
+
+  function contextUrl(id) { return urls.field_household_context.replace("{id}", String(id)); }
+
+  /* ---- the database ---- */
+
+  var dbPromise = null;
+
+  function openDb() {
+    if (dbPromise) return dbPromise;
+    dbPromise = new Promise(function (resolve, reject) {
+      if (!window.indexedDB) {
+        reject(new Error(strings.villages_storage_unavailable));
+        return;
+      }
+      var request;
+      try {
+        request = indexedDB.open(DB_NAME, DB_VERSION);
+      } catch (error) {
+        reject(new Error(strings.villages_storage_unavailable));
+        return;
+      }
+      request.onupgradeneeded = function () {
+        var db = request.result;
+        db.createObjectStore("villages", { keyPath: "code" });
+        var households = db.createObjectStore("households", { keyPath: "id" });
+        households.createIndex("village", "village_code");
+        // Keyed by the thumbnail's URL: it names the photo's storage key, which never names
+        // other content, so an update fetches only the photos it does not have.
+        var thumbs = db.createObjectStore("thumbs", { keyPath: "url" });
+        thumbs.createIndex("village", "village_code");
+      };
+      request.onsuccess = function () {
+        var db = request.result;
+        // Another tab upgrading the database: let it, this page reopens on next use.
+        db.onversionchange = function () { db.close(); dbPromise = null; };
+        resolve(db);
+      };
+      request.onerror = function () { reject(new Error(strings.villages_storage_unavailable)); };
+    });
+    dbPromise.catch(function () { dbPromise = null; });
+    return dbPromise;
+  }
+
+  function done(tx) {
+    return new Promise(function (resolve, reject) {
+      tx.oncomplete = function () { resolve(); };
+      tx.onerror = function () { reject(tx.error); };
+      tx.onabort = function () { reject(tx.error || new Error("aborted")); };
+    });
+  }
+
+  function result(request) {
+    return new Promise(function (resolve, reject) {
+      request.onsuccess = function () { resolve(request.result); };
+      request.onerror = function () { reject(request.error); };
+    });
+  }
+
+  function readAll(storeName) {
+    return openDb().then(function (db) {
+      return result(db.transaction(storeName, "readonly").objectStore(storeName).getAll());
+    });
+  }
+
+  function readOne(storeName, key) {
+    return openDb().then(function (db) {
+      return result(db.transaction(storeName, "readonly").objectStore(storeName).get(key));
+    });
+  }
+
+  function keysOfVillage(store, code) {
+    return result(store.index("village").getAllKeys(IDBKeyRange.only(code)));
+  }
+
+  /* ---- the network ---- */
+
+  function failure(message, status) {
+    var error = new Error(message);
+    error.status = status || 0;
+    return error;
+  }
+
+  function get(url, accept) {
+    return fetch(url, { credentials: "same-origin", headers: { Accept: accept } }).then(
+      function (response) {
+        if (!response.ok || response.redirected) {
+          throw failure(
+            response.status === 401 || response.status === 403 || response.redirected
+              ? strings.villages_session_expired
+              : fmt(strings.villages_server_error, { status: response.status }),
+            response.redirected ? 401 : response.status
+          );
+        }
+        return response;
+      },
+      function () { throw failure(strings.villages_network_error); }
+    );
+  }
+
+  function getText(url) {
+    return get(url, "application/json").then(function (response) { return response.text(); });
+  }
+
+  function getThumb(url) {
+    return get(url, "image/*").then(function (response) {
+      var type = response.headers.get("Content-Type") || "";
+      if (type.indexOf("image/") !== 0) throw failure(strings.villages_session_expired, 401);
+      return response.blob();
+    });
+  }
+
+  /* Run `work` over `items`, at most `limit` at a time; resolves when all have settled. */
+  function eachLimited(items, limit, work) {
+    var index = 0;
+    function next() {
+      if (index >= items.length) return Promise.resolve();
+      var item = items[index];
+      index += 1;
+      return work(item).then(next);
+    }
+    var workers = [];
+    for (var i = 0; i < Math.min(limit, items.length); i += 1) workers.push(next());
+    return Promise.all(workers);
+  }
+
+  /* ---- households as the page sees them ---- */
+
+  function publicHousehold(record) {
+    return {
+      id: record.id,
+      archive_no: record.archive_no,
+      head_name: record.head_name,
+      village: record.village,
+      grade: record.grade,
+      lon: record.lon,
+      lat: record.lat,
+    };
+  }
+
+  function haversine(lon1, lat1, lon2, lat2) {
+    var rad = Math.PI / 180;
+    var a = Math.pow(Math.sin((lat2 - lat1) * rad / 2), 2) +
+      Math.cos(lat1 * rad) * Math.cos(lat2 * rad) * Math.pow(Math.sin((lon2 - lon1) * rad / 2), 2);
+    return EARTH_RADIUS_M * 2 * Math.atan2(Math.sqrt(a), Math.sqrt(1 - a));
+  }
+
+  function byArchiveNo(a, b) {
+    return a.archive_no < b.archive_no ? -1 : (a.archive_no > b.archive_no ? 1 : 0);
+  }
+
+  function search(q) {
+    var term = String(q || "").trim().toLowerCase();
+    if (!term) return Promise.resolve([]);
+    return readAll("households").then(function (records) {
+      return records.filter(function (record) { return record.search.indexOf(term) !== -1; })
+        .sort(byArchiveNo)
+        .slice(0, MAX_RESULTS)
+        .map(publicHousehold);
+    }).catch(function () { return []; });
+  }
+
+  function near(lon, lat, limit) {
+    lon = Number(lon);
+    lat = Number(lat);
+    limit = Math.max(1, Math.min(MAX_RESULTS, Math.floor(Number(limit) || 10)));
+    if (!isFinite(lon) || !isFinite(lat)) return Promise.resolve([]);
+    return readAll("households").then(function (records) {
+      return records.filter(function (record) {
+        return typeof record.lon === "number" && typeof record.lat === "number";
+      }).map(function (record) {
+        var item = publicHousehold(record);
+        item.distance_m = Math.round(haversine(lon, lat, record.lon, record.lat) * 10) / 10;
+        return item;
+      }).sort(function (a, b) {
+        return a.distance_m - b.distance_m || a.id - b.id;
+      }).slice(0, limit);
+    }).catch(function () { return []; });
+  }
+
+  // One object URL per stored thumbnail, made when first asked for and kept for the page's
+  // life (revoked when its village goes), so that asking again costs nothing.
+  var objectUrls = {};
+
+  function revoke(url) {
+    if (objectUrls[url]) {
+      URL.revokeObjectURL(objectUrls[url]);
+      delete objectUrls[url];
+    }
+  }
+
+  function storedContext(record) {
+    if (!record) return Promise.resolve(null);
+    var slots = Object.keys(record.photos || {});
+    return openDb().then(function (db) {
+      var store = db.transaction("thumbs", "readonly").objectStore("thumbs");
+      return Promise.all(slots.map(function (slot) {
+        var photo = record.photos[slot];
+        return result(store.get(photo.thumb_url)).then(function (thumb) {
+          if (thumb && !objectUrls[photo.thumb_url]) {
+            objectUrls[photo.thumb_url] = URL.createObjectURL(thumb.blob);
+          }
+          return [slot, objectUrls[photo.thumb_url] || photo.thumb_url];
+        });
+      }));
+    }).then(function (pairs) {
+      var photos = {};
+      pairs.forEach(function (pair) {
+        var photo = record.photos[pair[0]];
+        photos[pair[0]] = {
+          url: pair[1],
+          taken_at: photo.taken_at,
+          stage_label: photo.stage_label,
+          angle_label: photo.angle_label,
+        };
+      });
+      return {
+        grade: record.grade,
+        graded_on: record.graded_on,
+        last_visit: record.last_visit,
+        photos: photos,
+      };
+    });
+  }
+
+  function onlineContext(body) {
+    var photos = {};
+    Object.keys(body.photos || {}).forEach(function (slot) {
+      var photo = body.photos[slot];
+      photos[slot] = {
+        url: photo.thumb_url,
+        taken_at: photo.taken_at,
+        stage_label: photo.stage_label,
+        angle_label: photo.angle_label,
+      };
+    });
+    return { grade: body.grade, graded_on: body.graded_on, last_visit: body.last_visit, photos: photos };
+  }
+
+  function context(householdId) {
+    var id = Number(householdId);
+    if (!(id > 0) || Math.floor(id) !== id) return Promise.resolve(null);
+    var stored = function () {
+      return readOne("households", id).then(storedContext).catch(function () { return null; });
+    };
+    if (navigator.onLine === false) return stored();
+    // On one bar of signal the kept copy beats waiting: give the server a few seconds.
+    var timeout = new Promise(function (resolve, reject) {
+      setTimeout(function () { reject(failure(strings.villages_network_error)); }, CONTEXT_TIMEOUT_MS);
+    });
+    return Promise.race([getText(contextUrl(id)), timeout]).then(function (text) {
+      return onlineContext(JSON.parse(text));
+    }, function (error) {
+      // Out of the user's regions (or gone): unknown, whatever an older copy says.
+      if (error.status === 404) return null;
+      return stored();
+    });
+  }
+
+  window.AnjuVillages = { search: search, near: near, context: context };
+
+  /* ---- download, update, remove ---- */
+
+  function householdRecord(household, code) {
+    var record = {};
+    Object.keys(household).forEach(function (key) { record[key] = household[key]; });
+    record.village_code = code;
+    record.search = (household.head_name + "\n" + household.archive_no).toLowerCase();
+    return record;
+  }
+
+  /* Fetch a village's bundle and the thumbnails this phone lacks, then replace what was
+   * kept of the village in one transaction. Resolves with the village's record. */
+  function download(village, progress) {
+    var code = village.code;
+    var text, bundle, wanted = {}, failed = 0;
+    return getText(villageUrl(code)).then(function (body) {
+      text = body;
+      bundle = JSON.parse(body);
+      bundle.households.forEach(function (household) {
+        Object.keys(household.photos || {}).forEach(function (slot) {
+          wanted[household.photos[slot].thumb_url] = household.id;
+        });
+      });
+      return openDb();
+    }).then(function (db) {
+      var store = db.transaction("thumbs", "readonly").objectStore("thumbs");
+      return result(store.getAllKeys());
+    }).then(function (have) {
+      var haveSet = {};
+      have.forEach(function (url) { haveSet[url] = true; });
+      var missing = Object.keys(wanted).filter(function (url) { return !haveSet[url]; });
+      var fetched = 0;
+      progress(0, missing.length);
+      return eachLimited(missing, PARALLEL, function (url) {
+        return getThumb(url).then(function (blob) {
+          return openDb().then(function (db) {
+            var tx = db.transaction("thumbs", "readwrite");
+            tx.objectStore("thumbs").put({
+              url: url, village_code: code, household: wanted[url], blob: blob, size: blob.size,
+            });
+            return done(tx);
+          });
+        }, function (error) {
+          // A lost login stops the whole download; a single missing photo does not.
+          if (error.status === 401 || error.status === 403 || error.status === 0) throw error;
+          failed += 1;
+        }).then(function () {
+          fetched += 1;
+          progress(fetched, missing.length);
+        });
+      });
+    }).then(function () {
+      return openDb();
+    }).then(function (db) {
+      var tx = db.transaction(["villages", "households", "thumbs"], "readwrite");
+      var households = tx.objectStore("households");
+      var thumbs = tx.objectStore("thumbs");
+      var record = {
+        code: code,
+        name: bundle.name,
+        township: bundle.township,
+        households: bundle.households.length,
+        downloaded_at: Date.now(),
+        json_bytes: new Blob([text]).size,
+        blob_bytes: 0,
+        photos: 0,
+        photos_failed: failed,
+      };
+      var keep = {};
+      bundle.households.forEach(function (household) { keep[household.id] = true; });
+      keysOfVillage(households, code).then(function (ids) {
+        ids.forEach(function (id) { if (!keep[id]) households.delete(id); });
+        bundle.households.forEach(function (household) {
+          households.put(householdRecord(household, code));
+        });
+      });
+      // Every thumbnail the village now has, whether fetched now or kept from before (a
+      // household that moved village takes its photos along); the others go.
+      result(thumbs.getAll()).then(function (all) {
+        all.forEach(function (thumb) {
+          if (wanted[thumb.url] !== undefined) {
+            if (thumb.village_code !== code) {
+              thumb.village_code = code;
+              thumbs.put(thumb);
+            }
+            record.blob_bytes += thumb.size;
+            record.photos += 1;
+          } else if (thumb.village_code === code) {
+            thumbs.delete(thumb.url);
+            revoke(thumb.url);
+          }
+        });
+        tx.objectStore("villages").put(record);
+      });
+      return done(tx).then(function () { return record; });
+    });
+  }
+
+  function remove(code) {
+    return openDb().then(function (db) {
+      var tx = db.transaction(["villages", "households", "thumbs"], "readwrite");
+      var households = tx.objectStore("households");
+      var thumbs = tx.objectStore("thumbs");
+      keysOfVillage(households, code).then(function (ids) {
+        ids.forEach(function (id) { households.delete(id); });
+      });
+      keysOfVillage(thumbs, code).then(function (keys) {
+        keys.forEach(function (url) { thumbs.delete(url); revoke(url); });
+      });
+      tx.objectStore("villages").delete(code);
+      return done(tx);
+    });
+  }
+
+  /* ---- the panel ---- */
+
+  var panel = $("villages");
+  if (!panel) return;
+
+  var state = {
+    offered: null,  // the villages in the user's regions, from the server; null until known
+    kept: {},       // code -> the record of a downloaded village
+    chosen: {},     // code -> true for the ticked ones
+    busy: false,
+  };
+
+  function status(text, warn) {
+    var out = $("villages-status");
+    out.textContent = text || "";
+    out.className = "find-status" + (warn ? " find-status--warn" : "");
+  }
+
+  function villageName(village) {
+    return village.township ? village.name + " · " + village.township.name : village.name;
+  }
+
+  function render() {
+    var list = $("village-list");
+    list.textContent = "";
+    var online = navigator.onLine !== false;
+    var villages = state.offered ? state.offered.slice() : [];
+    Object.keys(state.kept).forEach(function (code) {
+      if (!villages.some(function (v) { return v.code === code; })) villages.push(state.kept[code]);
+    });
+    villages.sort(function (a, b) { return a.code < b.code ? -1 : (a.code > b.code ? 1 : 0); });
+
+    villages.forEach(function (village) {
+      var kept = state.kept[village.code];
+      var box = el("input", { type: "checkbox", "data-code": village.code });
+      box.checked = !!state.chosen[village.code];
+      box.disabled = state.busy || !online;
+      box.addEventListener("change", function () {
+        if (box.checked) state.chosen[village.code] = true;
+        else delete state.chosen[village.code];
+        updateDownloadButton();
+      });
+      var item = el("li", { className: "queue-item village", "data-village": village.code }, [
+        el("label", { className: "check" }, [
+          box,
+          el("span", { className: "queue-item__title", text: villageName(village) }),
+        ]),
+        el("p", {
+          className: "queue-item__detail village__households",
+          text: fmt(strings.village_households, { count: numberFormat(village.households, 0) }),
+        }),
+      ]);
+      if (kept) {
+        item.appendChild(el("p", {
+          className: "queue-item__detail village__kept",
+          "data-bytes": String(kept.json_bytes + kept.blob_bytes),
+          text: fmt(strings.village_kept, {
+            time: formatWhen(kept.downloaded_at),
+            count: numberFormat(kept.households, 0),
+            size: formatSize(kept.json_bytes + kept.blob_bytes),
+          }),
+        }));
+        if (kept.photos_failed) {
+          item.appendChild(el("p", {
+            className: "queue-item__error",
+            text: fmt(strings.village_photos_failed, { count: numberFormat(kept.photos_failed, 0) }),
+          }));
+        }
+        var update = el("button", {
+          type: "button", className: "button button--secondary village__update", text: strings.village_update,
+        });
+        update.disabled = state.busy || !online;
+        update.addEventListener("click", function () { run([village]); });
+        var drop = el("button", {
+          type: "button", className: "button button--secondary village__remove", text: strings.village_remove,
+        });
+        drop.disabled = state.busy;
+        drop.addEventListener("click", function () { removeVillage(kept); });
+        item.appendChild(el("div", { className: "search-row" }, [update, drop]));
+      }
+      list.appendChild(item);
+    });
+
+    var total = 0;
+    Object.keys(state.kept).forEach(function (code) {
+      total += state.kept[code].json_bytes + state.kept[code].blob_bytes;
+    });
+    var totalOut = $("villages-total");
+    totalOut.setAttribute("data-bytes", String(total));
+    totalOut.textContent = Object.keys(state.kept).length
+      ? fmt(strings.villages_total, { size: formatSize(total) })
+      : strings.villages_none_kept;
+    updateDownloadButton();
+  }
+
+  function updateDownloadButton() {
+    var button = $("villages-download");
+    button.disabled = state.busy || navigator.onLine === false || !Object.keys(state.chosen).length;
+  }
+
+  function loadKept() {
+    return readAll("villages").then(function (records) {
+      state.kept = {};
+      records.forEach(function (record) { state.kept[record.code] = record; });
+    });
+  }
+
+  function loadOffered() {
+    if (navigator.onLine === false) {
+      status(state.offered ? "" : strings.villages_offline_list, true);
+      return Promise.resolve();
+    }
+    status(strings.villages_loading);
+    return getText(urls.field_villages).then(function (text) {
+      state.offered = JSON.parse(text);
+      status(state.offered.length ? "" : strings.villages_none);
+    }, function (error) {
+      status(fmt(strings.villages_load_failed, { reason: error.message }), true);
+    });
+  }
+
+  function run(villages) {
+    if (state.busy || !villages.length) return Promise.resolve();
+    state.busy = true;
+    render();
+    var names = [];
+    var chain = Promise.resolve();
+    villages.forEach(function (village) {
+      chain = chain.then(function () {
+        status(fmt(strings.villages_downloading, { village: village.name, done: 0, total: 0 }));
+        return download(village, function (fetched, total) {
+          status(fmt(strings.villages_downloading, { village: village.name, done: fetched, total: total }));
+        }).then(function (record) {
+          state.kept[record.code] = record;
+          delete state.chosen[record.code];
+          names.push(record.name);
+          render();
+        });
+      });
+    });
+    return chain.then(function () {
+      status(fmt(strings.villages_downloaded, { villages: names.join(strings.villages_separator) }));
+    }, function (error) {
+      status(fmt(strings.villages_download_failed, { reason: error.message }), true);
+    }).then(function () {
+      state.busy = false;
+      render();
+      panel.setAttribute("data-ready", "true");
+    });
+  }
+
+  function removeVillage(village) {
+    if (state.busy) return;
+    state.busy = true;
+    render();
+    remove(village.code).then(function () {
+      delete state.kept[village.code];
+      status(fmt(strings.villages_removed, { village: village.name }));
+    }, function (error) {
+      status(error.message, true);
+    }).then(function () {
+      state.busy = false;
+      render();
+    });
+  }
+
+  $("villages-download").addEventListener("click", function () {
+    var pool = (state.offered || []).concat(Object.keys(state.kept).map(function (c) { return state.kept[c]; }));
+    var chosen = Object.keys(state.chosen).sort().map(function (code) {
+      return pool.filter(function (v) { return v.code === code; })[0];
+    }).filter(Boolean);
+    run(chosen);
+  });
+
+  window.addEventListener("online", function () { loadOffered().then(render); });
+  window.addEventListener("offline", function () { status(""); render(); });
+
+  loadKept().catch(function (error) { status(error.message, true); })
+    .then(loadOffered)
+    .then(function () {
+      render();
+      panel.setAttribute("data-ready", "true");
+    });
+})();
