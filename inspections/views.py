@@ -71,7 +71,11 @@ def photo_file(request, key, variant):
         content_type, filename = "image/jpeg", f"{photo.key}-{variant}.jpg"
     as_attachment = variant == ORIGINAL
 
-    if _presigns(file.storage):
+    # Thumbnails (a few kB) are streamed from here even on S3: the field page fetches them
+    # into IndexedDB for offline villages, which a redirect to another origin would break
+    # (CSP connect-src, CORS), and a streamed copy is cached by the browser for a day where
+    # a presigned redirect is not cached at all.
+    if _presigns(file.storage) and variant != "thumb":
         url = file.storage.url(
             file.name,
             parameters={

@@ -118,7 +118,6 @@ def file_url(photo, variant):
     ("variant", "key", "disposition"),
     [
         ("display", "photos/display/{key}.jpg", 'inline; filename="{key}-display.jpg"'),
-        ("thumb", "photos/thumb/{key}.jpg", 'inline; filename="{key}-thumb.jpg"'),
         ("original", "photos/original/{key}", 'attachment; filename="{key}.jpg"'),
     ],
 )
@@ -146,6 +145,22 @@ def test_an_authorised_user_is_sent_to_a_short_lived_presigned_url_of_the_right_
     assert body == s3.read(key.format(key=photo.key))
     assert headers["Content-Type"] == "image/jpeg"
     assert headers["Content-Disposition"] == disposition.format(key=photo.key)
+
+
+def test_a_thumbnail_is_streamed_from_the_store_not_redirected(
+    s3, client, make_user, regions, photo
+):
+    # The field page fetches thumbnails into IndexedDB for offline villages: a redirect to
+    # the store's origin would be refused by the page's connect-src (and CORS).
+    user = make_user(Role.TOWNSHIP_OFFICIAL, [regions["township1"]], username="township1")
+    client.force_login(user)
+
+    response = client.get(file_url(photo, "thumb"))
+
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == s3.read(f"photos/thumb/{photo.key}.jpg")
+    assert response["Content-Type"] == "image/jpeg"
+    assert "private" in response["Cache-Control"]
 
 
 @pytest.mark.parametrize("variant", ["display", "thumb", "original"])
