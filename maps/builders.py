@@ -65,6 +65,9 @@ class OfflineMap(folium.Map):
                     ...{{ this.options|tojavascript }}
                 }
             );
+            {%- if this.zoom_options %}
+            L.control.zoom({{ this.zoom_options|tojson }}).addTo({{ this.get_name() }});
+            {%- endif %}
         {% endmacro %}
         """
     )
@@ -75,7 +78,21 @@ class OfflineMap(folium.Map):
             # No tiles means no third party to credit; the attribution control would
             # otherwise show only a link to leafletjs.com.
             kwargs.setdefault("attribution_control", False)
-        super().__init__(tiles=None, **kwargs)
+        # Leaflet's own zoom control is titled "Zoom in"/"Zoom out" in English whatever the
+        # page's language: ours is added by the script above, with the titles translated.
+        zoom_control = kwargs.pop("zoom_control", True)
+        super().__init__(tiles=None, zoom_control=False, **kwargs)
+        if kwargs.get("max_zoom") is not None:
+            # folium gives max_zoom to its tile layers only: without a base map, the map
+            # itself would zoom in without end.
+            self.options["maxZoom"] = kwargs["max_zoom"]
+        self.zoom_options = None
+        if zoom_control:
+            self.zoom_options = {
+                "position": zoom_control if isinstance(zoom_control, str) else "topleft",
+                "zoomInTitle": _("Zoom in"),
+                "zoomOutTitle": _("Zoom out"),
+            }
         self.plain = plain
         # Instance attributes: static() depends on settings, and folium mutates these lists.
         self.default_js = [("leaflet", static("vendor/leaflet/leaflet.js"))]

@@ -45,7 +45,7 @@ def share_text(part: int, whole: int) -> str:
     return percent(part / whole)
 
 
-def _segments(bar: Bar, categories: Sequence[Category], top: int) -> SafeString:
+def _segments(bar: Bar, categories: Sequence[Category], top: int, empty_text: str) -> SafeString:
     """The bar's non-empty segments, placed end to end from their cumulative counts so that
     rounding never leaves a gap or an overlap."""
     total = bar.total
@@ -55,7 +55,7 @@ def _segments(bar: Bar, categories: Sequence[Category], top: int) -> SafeString:
             'stroke-dasharray="4 3"><title>{}</title></rect>',
             top,
             BAR_HEIGHT,
-            _("%(region)s: no households") % {"region": bar.label},
+            empty_text % {"region": bar.label},
         )
     parts = []
     before = 0
@@ -87,10 +87,17 @@ def _segments(bar: Bar, categories: Sequence[Category], top: int) -> SafeString:
 
 
 def stacked_bars(
-    bars: Sequence[Bar], categories: Sequence[Category], *, label: str, description: str = ""
+    bars: Sequence[Bar],
+    categories: Sequence[Category],
+    *,
+    label: str,
+    description: str = "",
+    empty_text: str | None = None,
 ) -> SafeString:
     """An accessible SVG: role="img" with `label` as its name and `description` (e.g. "the
-    table below has the same figures") as its description; one row per bar."""
+    table below has the same figures") as its description; one row per bar. `empty_text`,
+    with %(region)s, is the hover text of an empty bar ("no households" unless given)."""
+    empty_text = empty_text or _("%(region)s: no households")
     rows = []
     for index, bar in enumerate(bars):
         top = index * ROW_HEIGHT
@@ -106,7 +113,7 @@ def stacked_bars(
                 bar.label,
                 top + LABEL_HEIGHT - 5,
                 count,
-                _segments(bar, categories, top + LABEL_HEIGHT),
+                _segments(bar, categories, top + LABEL_HEIGHT, empty_text),
             )
         )
     height = max(len(bars) * ROW_HEIGHT - ROW_GAP, 1)

@@ -1,17 +1,19 @@
 """The progress dashboard of one region: households by grade and by case stage, completion and
-overdue payments, for the region and each of its child regions, as cards, a table, two
-server-drawn charts and a CSV download.
+overdue payments, subsidy money (allocated, paid, overdue), for the region and each of its
+child regions, as cards, tables, two server-drawn charts and a CSV download.
 
-Thin: every figure comes from maps.selectors.region_figures (two GROUP BYs, whatever the
-number of child regions or households); this module only arranges and formats them.
+Thin: every figure comes from maps.selectors.region_figures (two GROUP BYs) and
+region_money (one), whatever the number of child regions or households; this module only
+arranges and formats them.
 """
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.http import content_disposition_header, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
@@ -20,10 +22,11 @@ from housing.models import Region
 from housing.selectors import region_breadcrumbs, region_get
 from maps import charts
 from maps.filters import MapFilterForm
-from maps.legend import GRADES, STAGE_OF_STATE, STAGES
+from maps.legend import GRADES, NO_CASE, STAGE_OF_STATE, STAGES
 from maps.numbers import count, percent
-from maps.selectors import RegionFigures, region_figures
+from maps.selectors import RegionFigures, region_figures, region_money
 from renovation.models import CaseState
+from renovation.money import Money
 
 FORMATS = ("html", "csv")
 
@@ -40,6 +43,7 @@ class Row:
 
     region: Region | None
     figures: RegionFigures
+    money: Money = field(default_factory=Money)
 
     @property
     def grades(self) -> list[int]:
@@ -98,28 +102,51 @@ def _summary(total: RegionFigures) -> list[dict]:
     ]
 
 
+# The stage chart shows how far along the cases are: households without a case, most of a
+# county, would fill nearly every bar and hide the stages. The table keeps their column.
+CASE_STAGES = [c for c in STAGES if c.key != NO_CASE]
+
+
 def _charts(region: Region, total: RegionFigures, children: list[RegionFigures]) -> list[dict]:
-    """Two stacked-bar charts (grades, stages): the whole region first, then each child."""
+    """Two stacked-bar charts (grades of all households, stages of the households with a
+    case): the whole region first, then each child."""
     if children:
         whole = _("All of %(region)s") % {"region": region.name}
         rows = [(whole, total, True), *((c.region.name, c, False) for c in children)]
     else:  # a village: its own bar only
         rows = [(region.name, total, False)]
-    description = _("Each bar is all of one region's households; the table has the same figures.")
+    grade_note = _("Each bar is all of one region's households; the table has the same figures.")
+    stage_note = _(
+        "Each bar is one region's households that have a case; households without a case "
+        "are left out (the table counts them)."
+    )
     out = []
-    for key, title, categories in (
-        ("grades", _("Households by safety grade"), GRADES),
-        ("stages", _("Households by stage of their latest case"), STAGES),
+    for key, title, categories, note, empty in (
+        ("grades", _("Households by safety grade"), GRADES, grade_note, None),
+        (
+            "stages",
+            _("Households by stage of their latest case"),
+            CASE_STAGES,
+            stage_note,
+            _("%(region)s: no cases"),
+        ),
     ):
-        bars = [
-            charts.Bar(label=name, values=getattr(Row(None, figures), key), strong=strong)
-            for name, figures, strong in rows
-        ]
+        bars = []
+        for name, figures, strong in rows:
+            values = figures.grades if key == "grades" else figures.stages
+            bars.append(
+                charts.Bar(
+                    label=name, values=[values.get(c.key, 0) for c in categories], strong=strong
+                )
+            )
         out.append(
             {
                 "key": key,
                 "title": title,
-                "svg": charts.stacked_bars(bars, categories, label=title, description=description),
+                "note": note,
+                "svg": charts.stacked_bars(
+                    bars, categories, label=title, description=note, empty_text=empty
+                ),
                 "legend": charts.legend(categories),
             }
         )
@@ -139,9 +166,10 @@ def _states(total: RegionFigures) -> list[dict]:
     ]
 
 
-def _csv(region: Region, total: RegionFigures, children: list[RegionFigures]) -> HttpResponse:
-    """The table as CSV: raw numbers, completion in percent with one decimal (blank where
-    undefined), UTF-8 with a byte-order mark so that Excel reads the Chinese names."""
+def _csv(region: Region, total: Row, children: list[Row]) -> HttpResponse:
+    """The tables as CSV: raw numbers, completion in percent with one decimal (blank where
+    undefined), money in yuan with two decimals, UTF-8 with a byte-order mark so that Excel
+    reads the Chinese names."""
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = content_disposition_header(
         as_attachment=True, filename=f"anju-progress-{region.code}.csv"
@@ -157,11 +185,14 @@ def _csv(region: Region, total: RegionFigures, children: list[RegionFigures]) ->
             *(str(c.label) for c in STAGES),
             _("Completion (%)"),
             _("Overdue payments"),
+            _("Subsidy allocated (yuan)"),
+            _("Subsidy paid (yuan)"),
+            _("Overdue unpaid (yuan)"),
         ]
     )
 
-    def line(code: str, name: str, figures: RegionFigures) -> list:
-        row = Row(None, figures)
+    def line(code: str, name: str, row: Row) -> list:
+        figures = row.figures
         completion = figures.completion
         return [
             code,
@@ -171,6 +202,9 @@ def _csv(region: Region, total: RegionFigures, children: list[RegionFigures]) ->
             *row.stages,
             "" if completion is None else f"{completion * 100:.1f}",
             figures.overdue,
+            f"{row.money.allocated:.2f}",
+            f"{row.money.paid:.2f}",
+            f"{row.money.overdue:.2f}",
         ]
 
     for child in children:
@@ -209,23 +243,39 @@ def dashboard_view(request, code: str):
         context["breadcrumbs"] = region_breadcrumbs(user=request.user, region=region)
         return render(request, "maps/dashboard.html", context, status=400)
 
-    total, children = region_figures(user=request.user, region=region, filters=form.filters())
+    filters = form.filters()
+    total, children = region_figures(user=request.user, region=region, filters=filters)
+    money_total, money_children = region_money(
+        user=request.user, region=region, children=children, filters=filters
+    )
+    rows = [Row(c.region, c, m) for c, m in zip(children, money_children, strict=True)]
+    total_row = Row(region, total, money_total)
     if output == "csv":
-        return _csv(region, total, children)
+        return _csv(region, total_row, rows)
     # Kept by every link to another dashboard or to the map: drilling down keeps the filters.
-    query = urlencode(form.filters().query_items())
+    query = urlencode(filters.query_items())
+    context_query = f"?{query}" if query else ""
     context = {
         "region": region,
         "form": form,
         "valid": True,
         "filtered": bool(query),
-        "query": f"?{query}" if query else "",
+        "query": context_query,
         "breadcrumbs": region_breadcrumbs(user=request.user, region=region),
         "summary": _summary(total),
         "grade_columns": GRADES,
         "stage_columns": STAGES,
-        "rows": [Row(c.region, c) for c in children],
-        "total": Row(region, total),
+        "rows": rows,
+        "total": total_row,
+        "money_rows": [
+            {
+                "region": row.region,
+                "url": reverse("maps:dashboard", args=[row.region.code]) + context_query,
+                "money": row.money,
+            }
+            for row in rows
+        ],
+        "money_total": total_row.money,
         "charts": _charts(region, total, children),
         "states": _states(total),
         "csv_query": f"?{query}&format=csv" if query else "?format=csv",

@@ -2,8 +2,13 @@
 
 The folium map holds only boundaries (a county's townships or a township's villages,
 simplified), never households: static/maps/overview.js adds the household layer, which
-loads GeoJSON tiles (maps.tiles) for what is on screen. A click on a region drills down to
-its own overview; a click on a house opens its popup card.
+loads GeoJSON tiles (maps.tiles) for what is on screen, and the regions' name labels. A click
+on a region drills down to its own overview; a click on a house opens its popup card.
+
+Regions and houses share one canvas (the map prefers canvas), houses drawn after the regions:
+on top, so a click or a tap on a house is the house's even inside a clickable region. (With
+the regions as SVG, Leaflet's stylesheet puts every SVG above every canvas, and the region
+under a house took its clicks.)
 """
 
 import dataclasses
@@ -19,10 +24,17 @@ from django.utils.translation import gettext_lazy
 
 from housing.selectors import region_breadcrumbs
 from maps import legend
+from maps.basemaps import display_lonlat
 from maps.builders import BOUNDARY_COLOUR, FitBounds, OfflineMap, geometry_for_display, render_parts
 from maps.filters import MapFilters
 from maps.numbers import count, percent
-from maps.selectors import MEASURES, RegionFigures, measure_value, region_figures
+from maps.selectors import (
+    MEASURES,
+    RegionFigures,
+    measure_value,
+    region_figures,
+    region_label_points,
+)
 
 MEASURE_LABELS = {
     "dilapidated": gettext_lazy("C/D houses"),
@@ -109,6 +121,23 @@ def _tip(figures: RegionFigures, name: str, measure: str) -> str:
     return "<br>".join(lines)
 
 
+def _label(name: str, point, geometry: dict) -> dict:
+    """A region's name label for the page's script: where it stands ([lat, lon], a point
+    inside the region, shifted for display like the boundary) and the region's box
+    ([[south, west], [north, east]]), by which the script hides labels too wide for their
+    region at the current zoom."""
+    lon, lat = display_lonlat(point.x, point.y)
+    box = FitBounds()
+    box.add_geojson(geometry)
+    lons = [p[0] for p in box.points]
+    lats = [p[1] for p in box.points]
+    return {
+        "name": name,
+        "at": [round(lat, 6), round(lon, 6)],
+        "box": [[min(lats), min(lons)], [max(lats), max(lons)]],
+    }
+
+
 def _query(filters: MapFilters, colour: str, measure: str) -> str:
     """The page's GET parameters, kept across drill-down links."""
     params = filters.query_items()
@@ -131,16 +160,20 @@ def overview_context(*, request, region, form, filters, colour: str, measure: st
     values = [measure_value(f, measure) for f in shaded] or [measure_value(total, measure)]
     breaks, legend_classes = classes(values, measure)
 
-    m = OfflineMap(max_zoom=18)
+    m = OfflineMap(max_zoom=18, prefer_canvas=True)
     bounds = FitBounds()
     areas = shaded if shaded else [total]
+    label_points = region_label_points([f.region for f in areas if f.region is not None])
     features = []
+    labels = []
     for figures in areas:
         area = figures.region
         if area is None or area.boundary is None or area.boundary.empty:
             continue
         geometry = geometry_for_display(area.boundary)
         bounds.add_geojson(geometry)
+        if area.pk in label_points:
+            labels.append(_label(area.name, label_points[area.pk], geometry))
         value = measure_value(figures, measure)
         features.append(
             {
@@ -202,6 +235,7 @@ def overview_context(*, request, region, form, filters, colour: str, measure: st
         "tiles": f"{tile_url}?{filter_query}",
         "popup": reverse("maps:popup", args=[0]).replace("/0/", "/{id}/"),
         "colour": colour,
+        "labels": labels,
         "legends": {
             "grade": legend.as_json(legend.GRADES),
             "stage": legend.as_json(legend.STAGES),

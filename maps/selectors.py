@@ -3,7 +3,9 @@ and the popup card of one household."""
 
 from dataclasses import dataclass, field
 
-from django.db.models import Count, F, Sum
+from django.contrib.gis.db.models.functions import PointOnSurface
+from django.contrib.gis.geos import Point
+from django.db.models import Count, F, QuerySet, Sum
 from django.db.models.functions import Substr
 
 from accounts.scoping import scope
@@ -13,7 +15,9 @@ from inspections.models import Photo, PhotoStatus
 from maps.filters import MapFilters
 from maps.legend import GRADE_KEY, GRADES, STAGE_OF_STATE, STAGES
 from maps.models import MapCell, MapPoint
+from renovation import money
 from renovation.models import CaseState, RenovationCase
+from renovation.money import Money
 from renovation.rules import overdue_cases
 
 
@@ -80,6 +84,22 @@ def child_regions(*, user, region: Region) -> list[Region]:
     return list(region_list(user=user).filter(parent=region).order_by("code"))
 
 
+def region_label_points(regions: list[Region]) -> dict[int, Point]:
+    """Where each region's name goes on a map: a point inside its boundary (ST_PointOnSurface,
+    never outside it as a centroid may be for a crescent-shaped township), by region id.
+    One query; regions without a boundary are left out. The regions are the caller's, already
+    scoped."""
+    ids = [r.pk for r in regions if r.boundary is not None and not r.boundary.empty]
+    if not ids:
+        return {}
+    rows = (
+        Region.objects.filter(pk__in=ids)
+        .annotate(label_point=PointOnSurface("boundary"))
+        .values_list("pk", "label_point")
+    )
+    return {pk: point for pk, point in rows if point is not None}
+
+
 def region_figures(
     *, user, region: Region, filters: MapFilters | None = None, today=None
 ) -> tuple[RegionFigures, list[RegionFigures]]:
@@ -96,15 +116,7 @@ def region_figures(
         user=user, region=region, children=children, child_len=child_len, filters=filters
     )
 
-    cases = scope(
-        RenovationCase.objects.filter(house__household__village__code__startswith=region.code),
-        user,
-        "house__household__village__code",
-    )
-    if filters.active:
-        cases = cases.filter(
-            house__household_id__in=filters.apply(MapPoint.objects.all()).values("pk")
-        )
+    cases = _matching_cases(user=user, region=region, filters=filters)
     overdue = (
         overdue_cases(cases, today=today)
         .annotate(child=Substr("house__household__village__code", 1, child_len))
@@ -121,6 +133,42 @@ def region_figures(
         total.add(figures)
     listed = [by_code[c.code] for c in children] if children else []
     return total, listed
+
+
+def _matching_cases(*, user, region: Region, filters: MapFilters) -> QuerySet[RenovationCase]:
+    """The user's cases under the region whose household matches the filters (which read
+    the household's latest case: every case of a matching household counts)."""
+    cases = scope(
+        RenovationCase.objects.filter(house__household__village__code__startswith=region.code),
+        user,
+        "house__household__village__code",
+    )
+    if filters.active:
+        cases = cases.filter(
+            house__household_id__in=filters.apply(MapPoint.objects.all()).values("pk")
+        )
+    return cases
+
+
+def region_money(
+    *,
+    user,
+    region: Region,
+    children: list[RegionFigures],
+    filters: MapFilters | None = None,
+    today=None,
+) -> tuple[Money, list[Money]]:
+    """Subsidy allocated, paid and overdue (renovation.money) for the region and for each of
+    `children` (region_figures' child rows, in their order), counting the cases of the
+    households that match the filters. One query."""
+    filters = filters or MapFilters()
+    return money.region_money(
+        user=user,
+        region=region,
+        children=[c.region for c in children],
+        cases=_matching_cases(user=user, region=region, filters=filters),
+        today=today,
+    )
 
 
 def _counted(

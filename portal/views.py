@@ -2,8 +2,8 @@
 
 The household file (一户一档 on screen): the household, its houses and members (housing),
 its inspections and photo evidence (inspections), its renovation cases (renovation) and its
-map (maps). The region pages: a region's children by grade, on a map. They sit above the
-apps they read, so no domain app imports another one above it.
+map (maps). The region pages: a region's children by grade and their subsidy money, on a
+map. They sit above the apps they read, so no domain app imports another one above it.
 """
 
 from django.contrib.auth.decorators import login_required
@@ -25,6 +25,7 @@ from housing.services import id_numbers_reveal
 from inspections.models import PhotoStage
 from inspections.selectors import household_evidence
 from maps.builders import household_location_map, household_photo_points, region_map
+from renovation.money import region_money
 from renovation.selectors import household_cases
 
 GRADE_COLUMNS = ["A", "B", "C", "D", ""]  # "" = not yet appraised
@@ -114,6 +115,8 @@ def region_detail_view(request, code: str):
         {"region": c["region"], "counts": [c[g] for g in GRADE_COLUMNS], "total": c["total"]}
         for c in counts
     ]
+    children = [row["region"] for row in rows]
+    money_total, money_children = region_money(user=request.user, region=region, children=children)
     totals = None
     if rows:
         totals = {
@@ -129,6 +132,15 @@ def region_detail_view(request, code: str):
             "rows": rows,
             "totals": totals,
             "grade_columns": GRADE_COLUMNS,
-            "map": region_map(region, [row["region"] for row in rows]),
+            "map": region_map(region, children),
+            "money_rows": [
+                {
+                    "region": child,
+                    "url": reverse("portal:region_detail", args=[child.code]),
+                    "money": money,
+                }
+                for child, money in zip(children, money_children, strict=True)
+            ],
+            "money_total": money_total,
         },
     )

@@ -1,10 +1,15 @@
 /* The overview map's household layer: GeoJSON tiles from /maps/tiles/{z}/{x}/{y}.geojson.
  *
- * The page's folium map draws the regions; this adds the houses. Each tile is fetched once
- * per view, drawn as circle markers (single houses, on a canvas) or as count bubbles (cells
- * of several houses, with a ring showing their mix), and removed when it leaves the screen.
- * Colouring by grade or by case stage is switched here, without reloading anything.
+ * The page's folium map draws the regions; this adds the houses and the regions' names. Each
+ * tile is fetched once per view, drawn as circle markers (single houses) or as count bubbles
+ * (cells of several houses, with a ring showing their mix), and removed when it leaves the
+ * screen. Colouring by grade or by case stage is switched here, without reloading anything.
  * Plain Leaflet 1.9, no other library, nothing from outside this server.
+ *
+ * The houses are drawn on the map's own canvas, the one the regions are drawn on (the map
+ * prefers canvas: maps/overview.py), and after them: on top, so a click on a house opens the
+ * house even where a region under it drills down on a click. A canvas or an SVG of their own
+ * would sit under or over the regions' as a whole and take, or lose, every click.
  */
 (function () {
   "use strict";
@@ -18,7 +23,6 @@
   var status = document.getElementById("overview-status");
   var legendList = document.getElementById("point-legend");
   var colourMode = config.colour;
-  var renderer = L.canvas({ padding: 0.5 });
   var tiles = {}; // tile key -> {features: [...], layer: L.LayerGroup}
   var pending = 0;
   var failed = 0;
@@ -89,7 +93,6 @@
     var p = feature.properties;
     var latlng = L.latLng(feature.geometry.coordinates[1], feature.geometry.coordinates[0]);
     var marker = L.circleMarker(latlng, {
-      renderer: renderer,
       radius: 6,
       weight: 1.5,
       color: "#ffffff",
@@ -196,5 +199,63 @@
       redrawLegend();
     });
   }
-  window.anjuOverview = { map: map, layer: layer, tiles: tiles };
+  // Region names, at a point inside each region. A name shows only where its region is wider
+  // and taller than the name at this zoom and where it would not overlap a larger region's
+  // name: zoomed out, small regions go quiet instead of piling their names up.
+  var labels = (config.labels || []).map(function (item) {
+    var tooltip = L.tooltip({
+      permanent: true,
+      direction: "center",
+      className: "region-label",
+      interactive: false,
+      opacity: 1,
+    })
+      .setLatLng(item.at)
+      .setContent(escapeHtml(item.name))
+      .addTo(map);
+    var element = tooltip.getElement();
+    var span = L.latLngBounds(item.box);
+    return {
+      name: item.name,
+      tooltip: tooltip,
+      element: element,
+      box: span,
+      width: element.offsetWidth,
+      height: element.offsetHeight,
+      size: (span.getNorth() - span.getSouth()) * (span.getEast() - span.getWest()),
+    };
+  });
+  labels.sort(function (a, b) {
+    return b.size - a.size;
+  });
+
+  function placeLabels() {
+    var taken = [];
+    labels.forEach(function (label) {
+      var sw = map.latLngToContainerPoint(label.box.getSouthWest());
+      var ne = map.latLngToContainerPoint(label.box.getNorthEast());
+      var at = map.latLngToContainerPoint(label.tooltip.getLatLng());
+      var room = {
+        left: at.x - label.width / 2 - 4,
+        right: at.x + label.width / 2 + 4,
+        top: at.y - label.height / 2 - 2,
+        bottom: at.y + label.height / 2 + 2,
+      };
+      var fits = label.width <= ne.x - sw.x && label.height <= sw.y - ne.y;
+      var clear =
+        fits &&
+        taken.every(function (other) {
+          return (
+            room.right < other.left || room.left > other.right || room.bottom < other.top || room.top > other.bottom
+          );
+        });
+      label.element.classList.toggle("region-label--hidden", !clear);
+      label.shown = clear;
+      if (clear) taken.push(room);
+    });
+  }
+  map.on("zoomend", placeLabels);
+  placeLabels();
+
+  window.anjuOverview = { map: map, layer: layer, tiles: tiles, labels: labels };
 })();

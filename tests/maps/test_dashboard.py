@@ -23,7 +23,7 @@ from accounts.models import Role
 from housing.models import SafetyGrade
 from maps import charts
 from maps.legend import GRADES, STAGES
-from renovation.models import CaseState
+from renovation.models import CaseState, Payment, RenovationCase
 from tests.conftest import ARTIFACTS, browser_login
 from tests.factories import HouseFactory, HouseholdFactory, key_group, make_region
 from tests.renovation.factories import CaseFactory
@@ -42,6 +42,9 @@ HEADER = [
     *(str(c.label) for c in STAGES),
     "Completion (%)",
     "Overdue payments",
+    "Subsidy allocated (yuan)",
+    "Subsidy paid (yuan)",
+    "Overdue unpaid (yuan)",
 ]
 
 
@@ -54,6 +57,18 @@ def add_household(village, grade=None, state=None, *, group="minimum_income", **
         if state:
             CaseFactory(house=house, state=state, **case)
     return household
+
+
+def record_payment(household, amount: str) -> None:
+    """A payment row of the household's case, as case_pay records it beside paid_total."""
+    case = RenovationCase.objects.get(house__household=household)
+    Payment.objects.create(
+        case=case,
+        amount=Decimal(amount),
+        paid_on=timezone.localdate(),
+        reference=f"PAY-{case.pk}",
+        recorded_by=case.created_by,
+    )
 
 
 def passed(days_ago: int) -> datetime.datetime:
@@ -69,6 +84,8 @@ def county(regions):
     T2: D (paid), C (rejected), C (passed yesterday: not yet due), D (passed long ago,
         part paid: overdue), one household with no house; all "registered poor", the
         part-paid case funded in 2025.
+    Every case's subsidy is 20,000 (CaseFactory): allocated (approved cases) T1 40,000 and
+    T2 60,000; paid T2 25,000; overdue unpaid T1 20,000, T2 15,000.
     """
     late = settings.ANJU_PAYMENT_DUE_DAYS + 5
     v1, v2 = regions["village1"], regions["village2"]
@@ -81,7 +98,7 @@ def county(regions):
     add_household(v1, SafetyGrade.D, CaseState.COMPLETION_PASSED, completion_passed_at=passed(late))
     add_household(v1b, SafetyGrade.NOT_APPRAISED)
     poor = "registered_poor"
-    add_household(
+    paid = add_household(
         v2,
         SafetyGrade.D,
         CaseState.PAID,
@@ -89,11 +106,12 @@ def county(regions):
         completion_passed_at=passed(late),
         paid_total=Decimal("20000.00"),
     )
+    record_payment(paid, "20000.00")
     add_household(v2, SafetyGrade.C, CaseState.REJECTED, group=poor)
     add_household(
         v2, SafetyGrade.C, CaseState.COMPLETION_PASSED, group=poor, completion_passed_at=passed(1)
     )
-    add_household(
+    part_paid = add_household(
         v2,
         SafetyGrade.D,
         CaseState.COMPLETION_PASSED,
@@ -102,8 +120,14 @@ def county(regions):
         paid_total=Decimal("5000.00"),
         funding_year=2025,
     )
+    record_payment(part_paid, "5000.00")
     add_household(v2, None, group=poor)
     return regions
+
+
+def cells(text: str) -> list[str]:
+    """A CSV row's cells written as one line: "6 1 1" -> ["6", "1", "1"]."""
+    return text.split(" ")
 
 
 def dashboard(code: str, **params) -> str:
@@ -329,12 +353,30 @@ def test_the_charts_are_svg_with_one_titled_segment_per_non_empty_category(
     assert [key for key, _ in grades["白泥镇"]] == ["C", "D", "none"]
     assert grades[tom] == [(None, f"{tom}: no households")]
     stages = chart_rows(stage_chart)
+    # Stages among the households with a case: the one without is left out of the bar.
     assert stages["白泥镇"] == [
-        ("none", "白泥镇 — No case: 1 (20.0%)"),
-        ("completed", "白泥镇 — Completed: 3 (60.0%)"),
-        ("closed", "白泥镇 — Rejected or withdrawn: 1 (20.0%)"),
+        ("completed", "白泥镇 — Completed: 3 (75.0%)"),
+        ("closed", "白泥镇 — Rejected or withdrawn: 1 (25.0%)"),
     ]
-    assert len(stages["All of 安居示范县"]) == 5
+    assert stages["龙溪镇"] == [
+        ("approval", "龙溪镇 — Being approved: 1 (33.3%)"),
+        ("works", "龙溪镇 — Works under way: 1 (33.3%)"),
+        ("completed", "龙溪镇 — Completed: 1 (33.3%)"),
+    ]
+    assert [key for key, _ in stages["All of 安居示范县"]] == [
+        "approval",
+        "works",
+        "completed",
+        "closed",
+    ]
+    assert stages[tom] == [(None, f"{tom}: no cases")]
+    totals = {
+        g.find(f"{SVG}text").text: g.findall(f"{SVG}text")[1].text
+        for g in stage_chart.iter(f"{SVG}g")
+    }
+    assert totals["All of 安居示范县"] == "7 households"  # of 11: 4 have no case
+    assert "households without a case are left out" in stage_chart.find(f"{SVG}desc").text
+    assert "households without a case are left out" in html  # the visible caption
     # The label is escaped in the markup, never injected.
     assert '<b>"Tom' not in html
     # Nothing from elsewhere, no script.
@@ -367,10 +409,10 @@ def test_csv_has_the_table_with_a_bom_and_the_region_in_its_name(client, county_
     rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert rows == [
         HEADER,
-        [T1, "龙溪镇", "6", "1", "1", "1", "2", "1", "3", "1", "1", "1", "0", "33.3", "1"],
-        [T2, "白泥镇", "5", "0", "0", "2", "2", "1", "1", "0", "0", "3", "1", "100.0", "1"],
-        [T3, '<b>"Tom & Jerry"</b>\'s town', *["0"] * 11, "", "0"],
-        [COUNTY, "Total", "11", "1", "1", "3", "4", "2", "4", "1", "1", "4", "1", "66.7", "2"],
+        [T1, "龙溪镇", *cells("6 1 1 1 2 1 3 1 1 1 0 33.3 1 40000.00 0.00 20000.00")],
+        [T2, "白泥镇", *cells("5 0 0 2 2 1 1 0 0 3 1 100.0 1 60000.00 25000.00 15000.00")],
+        [T3, '<b>"Tom & Jerry"</b>\'s town', *["0"] * 11, "", "0", "0.00", "0.00", "0.00"],
+        [COUNTY, "Total", *cells("11 1 1 3 4 2 4 1 1 4 1 66.7 2 100000.00 25000.00 35000.00")],
     ]
 
 
@@ -395,6 +437,9 @@ def test_csv_follows_the_filters_and_guards_against_formulas(client, county_offi
         "0",
         "75.0",
         "2",
+        "80000.00",
+        "25000.00",
+        "35000.00",
     ]
     assert rows[-2][:2] == ["520399103", '\'=HYPERLINK("x")']
 
@@ -406,7 +451,26 @@ def test_csv_of_a_village_is_its_own_row(client, county_official, county):
     rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert rows == [
         HEADER,
-        [V1B, "石门村", "1", "0", "0", "0", "0", "1", "1", "0", "0", "0", "0", "", "0"],
+        [
+            V1B,
+            "石门村",
+            "1",
+            "0",
+            "0",
+            "0",
+            "0",
+            "1",
+            "1",
+            "0",
+            "0",
+            "0",
+            "0",
+            "",
+            "0",
+            "0.00",
+            "0.00",
+            "0.00",
+        ],
     ]
 
 
@@ -463,8 +527,8 @@ def test_the_page_speaks_the_readers_language(client, county_official, county):
 
 
 # Session, user, the user's regions, the region, its children, the two GROUP BYs, the
-# breadcrumbs, the key groups of the filter form.
-QUERY_LIMIT = 9
+# money's one, the breadcrumbs, the key groups of the filter form.
+QUERY_LIMIT = 10
 
 
 def test_query_count_does_not_grow_with_regions_or_households(
