@@ -4,12 +4,33 @@ A user sees their regions and everything under them. Region codes are hierarchic
 (a village's 12-digit code starts with its township's 9 digits, which start with its
 county's 6, ...), so "under" is a prefix match on the code: one indexed predicate, no
 tree walk. Administrators see everything. A user with no regions sees nothing.
+
+cached_region_codes() is user_region_codes() kept in the Django cache between requests, for
+the hot paths (map tiles) where one query a request matters. Whether a user is active or an
+administrator is always read from the user row the request loaded; only the region codes are
+cached. Each entry carries the two tokens that were current when its codes were read: the
+user's own (replaced when their regions, role or account change) and everyone's (replaced
+when any region is saved or deleted). A token is replaced both at once and after the commit
+of the change, and a reader takes the tokens before it reads the database, so an entry read
+before a change can never pass for one read after it. With a cache shared by every process
+(DJANGO_CACHE_URL) the next request sees the change; with a cache in each process's memory,
+another process's entry lives at most LOCAL_SECONDS.
 """
 
+import uuid
 from functools import reduce
 from operator import or_
 
+from django.core.cache import cache, caches
+from django.core.cache.backends.locmem import LocMemCache
+from django.db import transaction
 from django.db.models import Q, QuerySet
+
+SHARED_SECONDS = 3600
+LOCAL_SECONDS = 10
+_ENTRY = "anju:scope:{pk}"
+_USER_TOKEN = "anju:scope-token:{pk}"
+_ALL_TOKEN = "anju:scope-token"
 
 
 def user_region_codes(user) -> list[str] | None:
@@ -23,13 +44,64 @@ def user_region_codes(user) -> list[str] | None:
         return None
     cached = getattr(user, "_anju_region_codes", None)
     if cached is None:
-        codes = sorted(user.regions.values_list("code", flat=True), key=len)
-        cached = []
-        for code in codes:
-            if not any(code.startswith(kept) for kept in cached):
-                cached.append(code)
+        cached = _read_codes(user)
         user._anju_region_codes = cached
     return cached
+
+
+def _read_codes(user) -> list[str]:
+    codes = sorted(user.regions.values_list("code", flat=True), key=len)
+    kept: list[str] = []
+    for code in codes:
+        if not any(code.startswith(k) for k in kept):
+            kept.append(code)
+    return kept
+
+
+def cached_region_codes(user) -> list[str] | None:
+    """user_region_codes(user), from the cache when the user's regions are unchanged since."""
+    if not user.is_authenticated or not user.is_active:
+        return []
+    if user.is_administrator:
+        return None
+    cached = getattr(user, "_anju_region_codes", None)
+    if cached is not None:
+        return cached
+    keys = [_ALL_TOKEN, _USER_TOKEN.format(pk=user.pk), _ENTRY.format(pk=user.pk)]
+    found = cache.get_many(keys)
+    tokens = (found.get(keys[0]), found.get(keys[1]))
+    entry = found.get(keys[2])
+    if entry is not None and None not in tokens and entry[0] == tokens:
+        cached = list(entry[1])
+    else:
+        # The tokens before the database: a change committed after this read replaces one.
+        tokens = (_token(keys[0], tokens[0]), _token(keys[1], tokens[1]))
+        cached = _read_codes(user)
+        local = isinstance(caches["default"], LocMemCache)
+        seconds = LOCAL_SECONDS if local else SHARED_SECONDS
+        cache.set(keys[2], (tokens, tuple(cached)), seconds)
+    user._anju_region_codes = cached
+    return cached
+
+
+def _token(key: str, current: str | None) -> str:
+    if current is None:
+        cache.add(key, uuid.uuid4().hex, None)
+        current = cache.get(key)
+    return current
+
+
+def forget_region_codes(user_pks=None) -> None:
+    """The cached codes of these users (None: of everyone) are stale: now and after commit."""
+    keys = [_ALL_TOKEN] if user_pks is None else [_USER_TOKEN.format(pk=pk) for pk in user_pks]
+    if not keys:
+        return
+
+    def replace():
+        cache.set_many({key: uuid.uuid4().hex for key in keys}, None)
+
+    replace()
+    transaction.on_commit(replace)
 
 
 def region_q(user, code_path: str) -> Q | None:

@@ -24,7 +24,9 @@ bench/results/bench_maps.txt:
       Each tile through the Client (session, auth, scoping, filters, ETag, JSON) against the
       raw SQL of the same tile: the statements the view sent to maps_mapcell / maps_mappoint,
       captured, then re-executed through a plain psycopg connection and fetched. p50 and p95
-      per zoom and overall; targets: p95 < 100 ms, sum(ours) / sum(raw SQL) < 1.5x.
+      per zoom and overall; targets: p95 < 100 ms, and the goal p95 ours / p95 raw <= 1.5
+      (printed as met / NOT met; sum(ours) / sum(raw) is printed too). Fair: the raw side is
+      the very statements, over a psycopg connection opened once, fetched to Python tuples.
   (c) maps.selectors.region_figures(county) against a per-household Python loop over the
       registry (village, current house's grade, latest case's state) giving the same
       per-township counts (asserted equal).
@@ -65,7 +67,7 @@ MEDIA = ROOT / "var" / "bench_maps"
 ZOOMS = list(range(8, 18))
 ORIGIN = 20037508.342789244  # maps.points.ORIGIN (the parent process does not import Django)
 TILE_P95_TARGET_MS = 100.0
-OVERHEAD_TARGET = 1.5
+OVERHEAD_TARGET = 1.5  # p95 ours / p95 raw SQL
 FLAT_SIZE = 1.05  # "flat": N/2k HTML size within 5 %
 FLAT_TIME = 1.5  # and build time within 1.5x (timer noise on a shared 2-core machine)
 # The tables the measured reads use: vacuumed and analysed before measuring, as autovacuum
@@ -294,7 +296,7 @@ def report_tiles(big: dict) -> list[str]:
     ]
     header = (
         "  zoom tiles  reqs  SQL  bytes p50 | ours p50   p95 |  raw p50   p95 | p95 ratio "
-        "sum ratio  ms/req over raw | p95<100ms overhead<1.5x"
+        "sum ratio  ms/req over raw | p95<100ms p95 ratio<=1.5"
     )
     lines.append(header)
     all_ours, all_raw = [], []
@@ -307,7 +309,7 @@ def report_tiles(big: dict) -> list[str]:
         sum_ratio = sum(ours) / sum(raw)
         extra = (sum(ours) - sum(raw)) / len(ours)
         p95_ok = p95_ours * 1000 < TILE_P95_TARGET_MS
-        overhead_ok = sum_ratio < OVERHEAD_TARGET
+        overhead_ok = p95_ours / p95_raw <= OVERHEAD_TARGET
         p95_ok_all &= p95_ok
         overhead_ok_all &= overhead_ok
         lines.append(
@@ -318,13 +320,14 @@ def report_tiles(big: dict) -> list[str]:
         )
     p95_all = percentile(all_ours, 95)
     sum_ratio_all = sum(all_ours) / sum(all_raw)
+    ratio_all = p95_all / percentile(all_raw, 95)
     lines.append(
         f"   all {sum(len(z['tiles']) for z in t['zooms']):>5} {len(all_ours):>5}      "
         f"{'':>10} | {ms(statistics.median(all_ours)):>8} {ms(p95_all):>5} | "
         f"{ms(statistics.median(all_raw)):>8} {ms(percentile(all_raw, 95)):>5} | "
-        f"{p95_all / percentile(all_raw, 95):>8.2f}x {sum_ratio_all:>8.2f}x "
+        f"{ratio_all:>8.2f}x {sum_ratio_all:>8.2f}x "
         f"{ms((sum(all_ours) - sum(all_raw)) / len(all_ours)):>16} | "
-        f"{met(p95_all * 1000 < TILE_P95_TARGET_MS):>9} {met(sum_ratio_all < OVERHEAD_TARGET):>14}"
+        f"{met(p95_all * 1000 < TILE_P95_TARGET_MS):>9} {met(ratio_all <= OVERHEAD_TARGET):>14}"
     )
     for z in t["zooms"]:
         lines.append(f"  zoom {z['z']}: {z['choice']}")
@@ -338,9 +341,9 @@ def report_tiles(big: dict) -> list[str]:
         f"  targets at {big['households']:,}: p95 < {TILE_P95_TARGET_MS:.0f} ms "
         f"{met(p95_all * 1000 < TILE_P95_TARGET_MS)} overall "
         f"({'every zoom' if p95_ok_all else 'not at every zoom'}); "
-        f"overhead over raw SQL < {OVERHEAD_TARGET}x {met(sum_ratio_all < OVERHEAD_TARGET)} "
-        f"overall ({sum_ratio_all:.2f}x; "
-        f"{'every zoom' if overhead_ok_all else 'not at every zoom'})"
+        f"goal p95 ours / p95 raw <= {OVERHEAD_TARGET}: {met(ratio_all <= OVERHEAD_TARGET)} "
+        f"overall ({ratio_all:.2f}x; {'every zoom' if overhead_ok_all else 'not at every zoom'}; "
+        f"sum ours / sum raw {sum_ratio_all:.2f}x)"
     )
     return lines
 
@@ -477,7 +480,14 @@ def logged_in_client():
 
     from accounts.models import User
 
-    client = Client(HTTP_HOST="127.0.0.1")
+    class HttpsClient(Client):
+        """Every request over HTTPS, as production serves it (DEBUG=false redirects HTTP)."""
+
+        def request(self, **request):
+            request.update({"wsgi.url_scheme": "https", "SERVER_PORT": "443"})
+            return super().request(**request)
+
+    client = HttpsClient(HTTP_HOST="127.0.0.1")
     client.force_login(User.objects.get(username=COUNTY_USER))
     return client
 
@@ -799,6 +809,8 @@ def worker_process(args) -> None:
     os.environ.setdefault("DJANGO_SECRET_KEY", "bench-maps-not-a-secret-" + "x" * 40)
     # The seeder's photos go with the database, not into the main media/.
     os.environ["DJANGO_MEDIA_ROOT"] = str(MEDIA / database.name)
+    # DEBUG=false serves the collected, hashed static files: collected here, for the bench.
+    os.environ["DJANGO_STATIC_ROOT"] = str(MEDIA / "static")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
 
@@ -812,6 +824,7 @@ def worker_process(args) -> None:
 
     households = SMALL if args.worker == "small" else args.households
     result = {"database": database.name, "seeded": args.worker_seed}
+    call_command("collectstatic", interactive=False, verbosity=0)
     started = time.perf_counter()
     call_command("migrate", verbosity=0)
     result["migrate_s"] = time.perf_counter() - started

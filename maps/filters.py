@@ -5,6 +5,7 @@ import hashlib
 from dataclasses import dataclass
 
 from django import forms
+from django.core.cache import cache
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
@@ -132,8 +133,38 @@ class MapFilterForm(forms.Form):
         return "\n".join(lines)
 
 
+KEY_GROUP_CODES_KEY = "anju:maps:key-group-codes"
+KEY_GROUP_CODES_SECONDS = 60
+
+
+class KeyGroupCodeField(forms.ModelChoiceField):
+    """A key group by code, known from the cache when it can be: a tile asks the database for
+    it only when the code is not among the cached ones (a group added since is found there,
+    an unknown code is still an error). A group deleted since passes for a minute, and its
+    tiles are empty: the tile's SQL itself looks the code up."""
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        codes = cache.get(KEY_GROUP_CODES_KEY)
+        if codes is None:
+            codes = frozenset(KeyGroup.objects.values_list("code", flat=True))
+            cache.set(KEY_GROUP_CODES_KEY, codes, KEY_GROUP_CODES_SECONDS)
+        if str(value) in codes:
+            return KeyGroup(code=str(value))  # only its code is read (filters())
+        return super().to_python(value)
+
+
 class TileFilterForm(MapFilterForm):
     """A tile's parameters: the page's filters, and the region whose houses it shows."""
+
+    key_group = KeyGroupCodeField(
+        label=_("Key group"),
+        queryset=KeyGroup.objects.all(),
+        to_field_name="code",
+        required=False,
+        empty_label=_("Any"),
+    )
 
     region = forms.RegexField(
         label=_("Region code"),

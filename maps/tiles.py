@@ -18,19 +18,28 @@ Over a GCJ-02 base map points are drawn shifted (display only, maps.basemaps): e
 position (a house, or a cell's mean) is shifted exactly. Cells are cut on the stored
 coordinates; close up, houses are assigned to tiles by their shifted position, so a house
 is drawn where the base map has it and still in one tile only.
+
+Each query is SQL text written once per shape, that is per kind of query, database, number
+of region codes in the user's scope and which filters are set (functools.cache), and run with
+the request's values as parameters through connection.cursor(): a request pays for no query
+compilation. The text is the same on PostGIS and SpatiaLite but for the bounding-box test.
+Scope comes from accounts.scoping.cached_region_codes (no query when the cache is warm).
 """
 
+import functools
 import math
 from dataclasses import dataclass
 
 from django.contrib.gis.geos import Polygon
-from django.db.models import Count, F, FloatField, Func, Min, Q, QuerySet, Sum
-from django.db.models.functions import Floor
+from django.core.cache import cache
+from django.db import connection
 
-from accounts.scoping import scope
+from accounts.scoping import cached_region_codes
 from housing.coords import wgs84_to_gcj02
+from housing.models import KeyGroup
+from maps import points
 from maps.basemaps import shifts_to_gcj02
-from maps.filters import MapFilters
+from maps.filters import NONE, MapFilters
 from maps.legend import GRADE_KEY, GRADES, STAGE_OF_STATE, STAGES, STATES_OF_STAGE
 from maps.models import MapCell, MapPoint
 from maps.points import ORIGIN, PYRAMID_MAX_ZOOM
@@ -44,6 +53,13 @@ MAX_POINTS = 3000
 # How far beyond the tile exact shifting may move a house back into it (GCJ-02 offsets
 # differ from the tile-centre offset by far less than this inside one close-up tile).
 SHIFT_MARGIN = 50.0  # metres
+# The map data version, kept in the cache for the ETag of a tile asked for without
+# If-None-Match. It may lag behind the database for this long (a bump in this or another
+# process): such a tile carries an older version than its data, and the browser fetches it
+# once more than needed. A 304 is only ever decided on the version read from the database
+# (data_version(fresh=True)), so a lagging version never keeps a changed tile.
+VERSION_KEY = "anju:maps:data-version"
+VERSION_SECONDS = 60
 
 
 class TileOutOfRange(ValueError):
@@ -101,30 +117,196 @@ def _offset(bounds: Bounds) -> tuple[float, float]:
     return sx - cx, sy - cy
 
 
-def _x():
-    return Func(F("point"), function="ST_X", output_field=FloatField())
+def data_version(*, fresh: bool = False) -> int:
+    """The map data version (maps.points.version()), from the cache unless `fresh`."""
+    if not fresh:
+        version = cache.get(VERSION_KEY)
+        if version is not None:
+            return version
+    version = points.version()
+    cache.set(VERSION_KEY, version, VERSION_SECONDS)
+    return version
 
 
-def _y():
-    return Func(F("point"), function="ST_Y", output_field=FloatField())
+# --- the SQL, one text per shape ---------------------------------------------------------
 
 
-def points_query(*, user, filters: MapFilters) -> QuerySet:
-    """The user's map rows, filtered: what every tile starts from."""
-    return filters.apply(scope(MapPoint.objects.all(), user, "region_code"))
+@dataclass(frozen=True)
+class Shape:
+    """What a query's text depends on: not the values, only how many and which are set."""
+
+    vendor: str
+    codes: int  # region codes in the user's scope; -1: unrestricted (an administrator)
+    key_group: bool
+    grades: int
+    states: int
+    year: bool
+    region: bool
 
 
-def _bbox(bounds: Bounds, dx: float, dy: float, margin: float = 0.0) -> Polygon:
-    box = Polygon.from_bbox(
-        (
-            bounds.minx - dx - margin,
-            bounds.miny - dy - margin,
-            bounds.maxx - dx + margin,
-            bounds.maxy - dy + margin,
-        )
+def _shape(codes: list[str] | None, filters: MapFilters) -> Shape:
+    return Shape(
+        vendor=connection.vendor,
+        codes=-1 if codes is None else len(codes),
+        key_group=bool(filters.key_group),
+        grades=len(filters.grades),
+        states=len(filters.states),
+        year=filters.year is not None,
+        region=bool(filters.region),
     )
-    box.srid = 3857
-    return box
+
+
+def _like(code: str) -> str:
+    """A LIKE pattern for the codes starting with `code` (escaped as Django escapes it)."""
+    return code.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _marks(n: int) -> str:
+    return ", ".join(["%s"] * n)
+
+
+LIKE = "region_code LIKE %s ESCAPE '\\'"
+
+
+def _where(shape: Shape, key_group_column: str) -> list[str]:
+    """Scope and filters, on either table (both name region code, grade, state, year alike);
+    the parameters in the same order come from _where_params."""
+    where = []
+    if shape.codes >= 0:
+        where.append("(" + " OR ".join([LIKE] * shape.codes) + ")")
+    if shape.region:
+        where.append(LIKE)
+    if shape.key_group:
+        where.append(
+            f"{key_group_column} IN (SELECT id FROM {KeyGroup._meta.db_table} WHERE code = %s)"
+        )
+    if shape.grades:
+        where.append(f"grade IN ({_marks(shape.grades)})")
+    if shape.states:
+        where.append(f"case_state IN ({_marks(shape.states)})")
+    if shape.year:
+        where.append("funding_year = %s")
+    return where
+
+
+def _where_params(codes: list[str] | None, filters: MapFilters) -> list:
+    params: list = [_like(code) for code in codes or ()]
+    if filters.region:
+        params.append(_like(filters.region))
+    if filters.key_group:
+        params.append(filters.key_group)
+    params += ["" if g == NONE else g for g in filters.grades]
+    params += ["" if s == NONE else s for s in filters.states]
+    if filters.year is not None:
+        params.append(filters.year)
+    return params
+
+
+def _categories(count: str) -> str:
+    """Per-grade then per-stage counts of a cell, legend order: `count` is the aggregate
+    (SUM(n) over MapCell, COUNT(household_id) over MapPoint)."""
+    parts = [f"{count} FILTER (WHERE grade = {_literal(_stored_grade(c.key))})" for c in GRADES]
+    parts += [
+        f"{count} FILTER (WHERE case_state IN ({', '.join(map(_literal, STATES_OF_STAGE[c.key]))}))"
+        for c in STAGES
+    ]
+    return ", ".join(parts)
+
+
+def _bbox_sql(shape: Shape) -> str:
+    """The point's bounding box overlaps the box: the GiST index on PostGIS."""
+    if shape.vendor == "postgresql":
+        return "point && ST_MakeEnvelope(%s, %s, %s, %s, 3857)"
+    # SpatiaLite's MbrOverlaps(NULL, box) is -1, true: callers that need it exclude NULL.
+    return "MbrOverlaps(point, GeomFromText(%s, 3857))"
+
+
+def _bbox_params(shape: Shape, bounds: Bounds, dx: float, dy: float, margin: float) -> list:
+    box = (
+        bounds.minx - dx - margin,
+        bounds.miny - dy - margin,
+        bounds.maxx - dx + margin,
+        bounds.maxy - dy + margin,
+    )
+    if shape.vendor == "postgresql":
+        return list(box)
+    # The very text Django sends for a Polygon, so that edges fall as they always did.
+    return [Polygon.from_bbox(box).wkt]
+
+
+@functools.cache
+def _pyramid_sql(shape: Shape) -> str:
+    where = " AND ".join(
+        [
+            "level = %s",
+            "cx >= %s",
+            "cx < %s",
+            "cy >= %s",
+            "cy < %s",
+            *_where(shape, "key_group_ref"),
+        ]
+    )
+    return (
+        f"SELECT cx, cy, SUM(n), SUM(sx), SUM(sy), {_categories('SUM(n)')} "
+        f"FROM {MapCell._meta.db_table} WHERE {where} "
+        "GROUP BY cx, cy HAVING SUM(n) > 0 ORDER BY cy, cx"
+    )
+
+
+@functools.cache
+def _singles_sql(shape: Shape, cells: int) -> str:
+    one = "(gx >= %s AND gx < %s AND gy >= %s AND gy < %s)"
+    where = " AND ".join([*_where(shape, "key_group_id"), "(" + " OR ".join([one] * cells) + ")"])
+    return (
+        "SELECT household_id, ST_X(point), ST_Y(point), grade, case_state "
+        f"FROM {MapPoint._meta.db_table} WHERE {where}"
+    )
+
+
+@functools.cache
+def _points_sql(shape: Shape) -> str:
+    where = " AND ".join([*_where(shape, "key_group_id"), "point IS NOT NULL", _bbox_sql(shape)])
+    return (
+        "SELECT household_id, ST_X(point), ST_Y(point), grade, case_state "
+        f"FROM {MapPoint._meta.db_table} WHERE {where} LIMIT %s"
+    )
+
+
+@functools.cache
+def _cells_sql(shape: Shape) -> str:
+    # A point's cell on the world grid of this zoom, relative to the tile: parameters
+    # ORIGIN, cell size, the tile's first cell.
+    cx = "(FLOOR((ST_X(point) + %s) / %s) - %s)"
+    cy = "(FLOOR((%s - ST_Y(point)) / %s) - %s)"
+    where = " AND ".join(
+        [
+            *_where(shape, "key_group_id"),
+            _bbox_sql(shape),
+            f"{cx} >= 0",
+            f"{cx} < {CELLS}",
+            f"{cy} >= 0",
+            f"{cy} < {CELLS}",
+        ]
+    )
+    return (
+        f"SELECT {cx}, {cy}, COUNT(household_id), SUM(ST_X(point)), SUM(ST_Y(point)), "
+        "MIN(household_id), MIN(grade), MIN(case_state), "
+        f"{_categories('COUNT(household_id)')} "
+        f"FROM {MapPoint._meta.db_table} WHERE {where} GROUP BY 1, 2 ORDER BY 2, 1"
+    )
+
+
+def _fetch(sql: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+# --- rows to features ----------------------------------------------------------------------
 
 
 def _feature(mx: float, my: float, properties: dict) -> dict:
@@ -149,15 +331,33 @@ def _inside(bounds: Bounds, mx: float, my: float) -> bool:
     return bounds.minx <= mx < bounds.maxx and bounds.miny < my <= bounds.maxy
 
 
-def _points(qs: QuerySet, bounds: Bounds, dx: float, dy: float) -> list[dict] | None:
+N_GRADES, N_STAGES = len(GRADES), len(STAGES)
+
+
+def _cell_feature(total: int, tx: float, ty: float, counts) -> dict:
+    """A cell of `total` households: mean position, then per-grade and per-stage counts."""
+    mx, my = display_mercator(tx / total, ty / total)
+    return _feature(
+        mx,
+        my,
+        {
+            "n": total,
+            "g": [n or 0 for n in counts[:N_GRADES]],
+            "s": [n or 0 for n in counts[N_GRADES : N_GRADES + N_STAGES]],
+        },
+    )
+
+
+def _points(shape, where_params, bounds: Bounds, dx: float, dy: float) -> list[dict] | None:
     """The tile's households one by one; None when there are more than MAX_POINTS."""
     shift = shifts_to_gcj02()
-    rows = list(
-        qs.filter(point__isnull=False)  # SpatiaLite's MbrOverlaps(NULL, box) is -1: true
-        .filter(point__bboverlaps=_bbox(bounds, dx, dy, SHIFT_MARGIN if shift else 0.0))
-        .annotate(px=_x(), py=_y())
-        .values_list("household_id", "px", "py", "grade", "case_state")
-        .order_by()[: MAX_POINTS + 1]
+    rows = _fetch(
+        _points_sql(shape),
+        [
+            *where_params,
+            *_bbox_params(shape, bounds, dx, dy, SHIFT_MARGIN if shift else 0.0),
+            MAX_POINTS + 1,
+        ],
     )
     if len(rows) > MAX_POINTS:
         return None
@@ -169,39 +369,7 @@ def _points(qs: QuerySet, bounds: Bounds, dx: float, dy: float) -> list[dict] | 
     return features
 
 
-GRADE_KEYS = [f"g_{c.key}" for c in GRADES]  # a cell row's per-grade counts, legend order
-STAGE_KEYS = [f"s_{c.key}" for c in STAGES]  # and per-stage counts
-
-
-def _by_category(count) -> dict:
-    """The per-grade and per-stage counts of a cell, as aggregates: `count(q)` counts the
-    rows matching q (Sum of n over MapCell, Count over MapPoint)."""
-    aggregates = {
-        key: count(Q(grade=_stored_grade(c.key))) for key, c in zip(GRADE_KEYS, GRADES, strict=True)
-    }
-    aggregates.update(
-        {
-            key: count(Q(case_state__in=STATES_OF_STAGE[c.key]))
-            for key, c in zip(STAGE_KEYS, STAGES, strict=True)
-        }
-    )
-    return aggregates
-
-
-def _cell_feature(row: dict) -> dict:
-    mx, my = display_mercator(row["tx"] / row["total"], row["ty"] / row["total"])
-    return _feature(
-        mx,
-        my,
-        {
-            "n": row["total"],
-            "g": [row[key] or 0 for key in GRADE_KEYS],
-            "s": [row[key] or 0 for key in STAGE_KEYS],
-        },
-    )
-
-
-def _pyramid(*, user, filters: MapFilters, z: int, x: int, y: int) -> list[dict]:
+def _pyramid(shape, where_params, z: int, x: int, y: int) -> list[dict]:
     """Zoom ≤ PYRAMID_TOP_ZOOM: sum the tile's MapCell rows per cell.
 
     MapCell level L cuts a zoom-L tile into 8 × 8 cells; zoom z reads level z - 1, which
@@ -209,87 +377,40 @@ def _pyramid(*, user, filters: MapFilters, z: int, x: int, y: int) -> list[dict]
     """
     level = max(z - 1, 0)
     per_tile = 2 ** (level + 3 - z)
-    cells = scope(
-        MapCell.objects.filter(
-            level=level,
-            cx__gte=x * per_tile,
-            cx__lt=(x + 1) * per_tile,
-            cy__gte=y * per_tile,
-            cy__lt=(y + 1) * per_tile,
-        ),
-        user,
-        "region_code",
-    ).filter(filters.cell_q())
-    rows = list(
-        cells.values("cx", "cy")
-        .annotate(
-            total=Sum("n"),
-            tx=Sum("sx"),
-            ty=Sum("sy"),
-            **_by_category(lambda q: Sum("n", filter=q)),
-        )
-        .filter(total__gt=0)
-        .order_by("cy", "cx")
-    )
-    features = [_cell_feature(row) for row in rows if row["total"] > 1]
-    singles = [row for row in rows if row["total"] == 1]
+    box = [level, x * per_tile, (x + 1) * per_tile, y * per_tile, (y + 1) * per_tile]
+    rows = _fetch(_pyramid_sql(shape), box + where_params)
+    features = [_cell_feature(row[2], row[3], row[4], row[5:]) for row in rows if row[2] > 1]
+    singles = [row for row in rows if row[2] == 1]
     if singles:
         # Which household a one-house cell holds: one more query, on the grid index.
         k = PYRAMID_MAX_ZOOM - level
-        where = Q(pk__in=[])
+        ranges = []
         for row in singles:
-            where |= Q(
-                gx__gte=row["cx"] << k,
-                gx__lt=(row["cx"] + 1) << k,
-                gy__gte=row["cy"] << k,
-                gy__lt=(row["cy"] + 1) << k,
-            )
-        houses = (
-            points_query(user=user, filters=filters)
-            .filter(where)
-            .annotate(px=_x(), py=_y())
-            .values_list("household_id", "px", "py", "grade", "case_state")
-            .order_by()
-        )
+            cx, cy = row[0], row[1]
+            ranges += [cx << k, (cx + 1) << k, cy << k, (cy + 1) << k]
+        houses = _fetch(_singles_sql(shape, len(singles)), where_params + ranges)
         for household_id, px, py, grade, state in houses:
             mx, my = display_mercator(px, py)
             features.append(_feature(mx, my, _single(household_id, grade, state)))
     return features
 
 
-def _cells(qs: QuerySet, z: int, x: int, y: int) -> list[dict]:
+def _cells(shape, where_params, z: int, x: int, y: int) -> list[dict]:
     """Zoom 14: count the tile's MapPoint rows per cell on the fly. A point's cell is its
     cell on the world grid of this zoom (a function of the point alone), so it is in one tile."""
     bounds = tile_bounds(z, x, y)
     cell = 2 * ORIGIN / (2**z * CELLS)
-    rows = (
-        qs.filter(point__bboverlaps=_bbox(bounds, 0.0, 0.0, 1.0))
-        .annotate(
-            cx=Floor((_x() + ORIGIN) / cell) - x * CELLS,
-            cy=Floor((ORIGIN - _y()) / cell) - y * CELLS,
-        )
-        .filter(cx__gte=0, cx__lt=CELLS, cy__gte=0, cy__lt=CELLS)
-        .values("cx", "cy")
-        .annotate(
-            total=Count("household_id"),
-            tx=Sum(_x()),
-            ty=Sum(_y()),
-            first=Min("household_id"),
-            one_grade=Min("grade"),
-            one_state=Min("case_state"),
-            **_by_category(lambda q: Count("household_id", filter=q)),
-        )
-        .order_by("cy", "cx")
-    )
+    cx = [ORIGIN, cell, x * CELLS]
+    cy = [ORIGIN, cell, y * CELLS]
+    params = cx + cy + where_params + _bbox_params(shape, bounds, 0.0, 0.0, 1.0) + cx + cx + cy + cy
     features = []
-    for row in rows:
-        if row["total"] == 1:
-            mx, my = display_mercator(row["tx"], row["ty"])
-            features.append(
-                _feature(mx, my, _single(row["first"], row["one_grade"], row["one_state"]))
-            )
+    for row in _fetch(_cells_sql(shape), params):
+        total, tx, ty = row[2], row[3], row[4]
+        if total == 1:
+            mx, my = display_mercator(tx, ty)
+            features.append(_feature(mx, my, _single(row[5], row[6], row[7])))
         else:
-            features.append(_cell_feature(row))
+            features.append(_cell_feature(total, tx, ty, row[8:]))
     return features
 
 
@@ -300,14 +421,18 @@ def _stored_grade(key: str) -> str:
 def tile(*, user, z: int, x: int, y: int, filters: MapFilters) -> dict:
     """The GeoJSON FeatureCollection of tile z/x/y for this user and these filters."""
     bounds = tile_bounds(z, x, y)
+    codes = cached_region_codes(user)
+    if codes == []:
+        return {"type": "FeatureCollection", "features": []}  # no regions: nothing to ask
+    shape = _shape(codes, filters)
+    where_params = _where_params(codes, filters)
     if z <= PYRAMID_TOP_ZOOM:
-        features = _pyramid(user=user, filters=filters, z=z, x=x, y=y)
+        features = _pyramid(shape, where_params, z, x, y)
     else:
-        qs = points_query(user=user, filters=filters)
         features = None
         if z >= POINT_ZOOM:
             dx, dy = _offset(bounds) if shifts_to_gcj02() else (0.0, 0.0)
-            features = _points(qs, bounds, dx, dy)
+            features = _points(shape, where_params, bounds, dx, dy)
         if features is None:
-            features = _cells(qs, z, x, y)
+            features = _cells(shape, where_params, z, x, y)
     return {"type": "FeatureCollection", "features": features}

@@ -89,3 +89,41 @@ def test_children_grade_counts_are_one_aggregate(
         ("520399101", 0, 1, 0, 0, 0, 1),
     ]
     assert Household.objects.count() == 6
+
+
+@pytest.mark.django_db
+def test_cached_codes_follow_the_user_row_for_role_and_active(make_user, regions):
+    from accounts.scoping import cached_region_codes
+
+    user = make_user(Role.TOWNSHIP_OFFICIAL, [regions["township1"]])
+    assert cached_region_codes(user) == ["520399100"]
+    user.role, user.is_superuser = Role.ADMINISTRATOR, True
+    assert cached_region_codes(user) is None
+    user.role, user.is_superuser, user.is_active = Role.TOWNSHIP_OFFICIAL, False, False
+    assert cached_region_codes(user) == []
+
+
+@pytest.mark.django_db
+def test_codes_cached_before_a_change_commits_are_not_served_after_it(
+    make_user, regions, django_capture_on_commit_callbacks
+):
+    """A reader in another transaction may read the old rows after the change began and cache
+    them: the token replaced again at commit makes that entry stale."""
+    from django.core.cache import cache
+
+    from accounts import scoping
+    from accounts.models import User
+
+    user = make_user(Role.TOWNSHIP_OFFICIAL, [regions["township1"]])
+    assert scoping.cached_region_codes(User.objects.get(pk=user.pk)) == ["520399100"]
+    with django_capture_on_commit_callbacks(execute=True):
+        user.regions.set([regions["township2"]])
+        # The other transaction's read: old codes, under the tokens current during the change.
+        tokens = (
+            cache.get(scoping._ALL_TOKEN),
+            cache.get(scoping._USER_TOKEN.format(pk=user.pk)),
+        )
+        cache.set(scoping._ENTRY.format(pk=user.pk), (tokens, ("520399100",)))
+        assert scoping.cached_region_codes(User.objects.get(pk=user.pk)) == ["520399100"]
+
+    assert scoping.cached_region_codes(User.objects.get(pk=user.pk)) == ["520399101"]

@@ -1,0 +1,294 @@
+"""The map tiles as maps.tiles built them before its SQL was written out (Django's ORM,
+a query compiled per request): the reference the SQL's tiles must equal, tile for tile."""
+
+import math
+from dataclasses import dataclass
+
+from django.contrib.gis.geos import Polygon
+from django.db.models import Count, F, FloatField, Func, Min, Q, QuerySet, Sum
+from django.db.models.functions import Floor
+
+from accounts.scoping import scope
+from housing.coords import wgs84_to_gcj02
+from maps.basemaps import shifts_to_gcj02
+from maps.filters import MapFilters
+from maps.legend import GRADE_KEY, GRADES, STAGE_OF_STATE, STAGES, STATES_OF_STAGE
+from maps.models import MapCell, MapPoint
+from maps.points import ORIGIN, PYRAMID_MAX_ZOOM
+
+MAX_ZOOM = 20
+POINT_ZOOM = 15
+CELLS = 4  # cells across a tile: 64-pixel cells, room for a bubble each
+# Zooms 1..PYRAMID_TOP_ZOOM read MapCell level z - 1, whose 32-pixel cells are 64 pixels at z.
+PYRAMID_TOP_ZOOM = PYRAMID_MAX_ZOOM + 1
+MAX_POINTS = 3000
+# How far beyond the tile exact shifting may move a house back into it (GCJ-02 offsets
+# differ from the tile-centre offset by far less than this inside one close-up tile).
+SHIFT_MARGIN = 50.0  # metres
+
+
+class TileOutOfRange(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Bounds:
+    minx: float
+    miny: float
+    maxx: float
+    maxy: float
+
+    @property
+    def size(self) -> float:
+        return self.maxx - self.minx
+
+
+def tile_bounds(z: int, x: int, y: int) -> Bounds:
+    if not 0 <= z <= MAX_ZOOM:
+        raise TileOutOfRange(f"zoom {z} is outside 0–{MAX_ZOOM}")
+    n = 2**z
+    if not (0 <= x < n and 0 <= y < n):
+        raise TileOutOfRange(f"tile {x}/{y} is outside 0–{n - 1} at zoom {z}")
+    size = 2 * ORIGIN / n
+    # Each edge from its own index: a tile's east edge is, to the last bit, its neighbour's
+    # west edge.
+    return Bounds(
+        -ORIGIN + x * size, ORIGIN - (y + 1) * size, -ORIGIN + (x + 1) * size, ORIGIN - y * size
+    )
+
+
+def to_lonlat(mx: float, my: float) -> tuple[float, float]:
+    lon = mx / ORIGIN * 180.0
+    lat = math.degrees(2 * math.atan(math.exp(my / 6378137.0)) - math.pi / 2)
+    return lon, lat
+
+
+def to_mercator(lon: float, lat: float) -> tuple[float, float]:
+    mx = lon * ORIGIN / 180.0
+    my = math.log(math.tan((90.0 + lat) * math.pi / 360.0)) * 6378137.0
+    return mx, my
+
+
+def display_mercator(mx: float, my: float) -> tuple[float, float]:
+    """Where a stored point (EPSG:3857 of WGS84) is drawn: shifted over a GCJ-02 base map."""
+    if not shifts_to_gcj02():
+        return mx, my
+    return to_mercator(*wgs84_to_gcj02(*to_lonlat(mx, my)))
+
+
+def _offset(bounds: Bounds) -> tuple[float, float]:
+    cx, cy = bounds.minx + bounds.size / 2, bounds.miny + bounds.size / 2
+    sx, sy = display_mercator(cx, cy)
+    return sx - cx, sy - cy
+
+
+def _x():
+    return Func(F("point"), function="ST_X", output_field=FloatField())
+
+
+def _y():
+    return Func(F("point"), function="ST_Y", output_field=FloatField())
+
+
+def points_query(*, user, filters: MapFilters) -> QuerySet:
+    """The user's map rows, filtered: what every tile starts from."""
+    return filters.apply(scope(MapPoint.objects.all(), user, "region_code"))
+
+
+def _bbox(bounds: Bounds, dx: float, dy: float, margin: float = 0.0) -> Polygon:
+    box = Polygon.from_bbox(
+        (
+            bounds.minx - dx - margin,
+            bounds.miny - dy - margin,
+            bounds.maxx - dx + margin,
+            bounds.maxy - dy + margin,
+        )
+    )
+    box.srid = 3857
+    return box
+
+
+def _feature(mx: float, my: float, properties: dict) -> dict:
+    lon, lat = to_lonlat(mx, my)
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [round(lon, 6), round(lat, 6)]},
+        "properties": properties,
+    }
+
+
+def _single(household_id: int, grade: str, state: str) -> dict:
+    return {
+        "id": household_id,
+        "n": 1,
+        "g": GRADE_KEY.get(grade, "none"),
+        "s": STAGE_OF_STATE.get(state, "none"),
+    }
+
+
+def _inside(bounds: Bounds, mx: float, my: float) -> bool:
+    return bounds.minx <= mx < bounds.maxx and bounds.miny < my <= bounds.maxy
+
+
+def _points(qs: QuerySet, bounds: Bounds, dx: float, dy: float) -> list[dict] | None:
+    """The tile's households one by one; None when there are more than MAX_POINTS."""
+    shift = shifts_to_gcj02()
+    rows = list(
+        qs.filter(point__isnull=False)  # SpatiaLite's MbrOverlaps(NULL, box) is -1: true
+        .filter(point__bboverlaps=_bbox(bounds, dx, dy, SHIFT_MARGIN if shift else 0.0))
+        .annotate(px=_x(), py=_y())
+        .values_list("household_id", "px", "py", "grade", "case_state")
+        .order_by()[: MAX_POINTS + 1]
+    )
+    if len(rows) > MAX_POINTS:
+        return None
+    features = []
+    for household_id, px, py, grade, state in rows:
+        mx, my = display_mercator(px, py) if shift else (px, py)
+        if _inside(bounds, mx, my):
+            features.append(_feature(mx, my, _single(household_id, grade, state)))
+    return features
+
+
+GRADE_KEYS = [f"g_{c.key}" for c in GRADES]  # a cell row's per-grade counts, legend order
+STAGE_KEYS = [f"s_{c.key}" for c in STAGES]  # and per-stage counts
+
+
+def _by_category(count) -> dict:
+    """The per-grade and per-stage counts of a cell, as aggregates: `count(q)` counts the
+    rows matching q (Sum of n over MapCell, Count over MapPoint)."""
+    aggregates = {
+        key: count(Q(grade=_stored_grade(c.key))) for key, c in zip(GRADE_KEYS, GRADES, strict=True)
+    }
+    aggregates.update(
+        {
+            key: count(Q(case_state__in=STATES_OF_STAGE[c.key]))
+            for key, c in zip(STAGE_KEYS, STAGES, strict=True)
+        }
+    )
+    return aggregates
+
+
+def _cell_feature(row: dict) -> dict:
+    mx, my = display_mercator(row["tx"] / row["total"], row["ty"] / row["total"])
+    return _feature(
+        mx,
+        my,
+        {
+            "n": row["total"],
+            "g": [row[key] or 0 for key in GRADE_KEYS],
+            "s": [row[key] or 0 for key in STAGE_KEYS],
+        },
+    )
+
+
+def _pyramid(*, user, filters: MapFilters, z: int, x: int, y: int) -> list[dict]:
+    """Zoom ≤ PYRAMID_TOP_ZOOM: sum the tile's MapCell rows per cell.
+
+    MapCell level L cuts a zoom-L tile into 8 × 8 cells; zoom z reads level z - 1, which
+    cuts its tile into 4 × 4 (zoom 0 reads level 0 in 8 × 8: there is no level -1 grid).
+    """
+    level = max(z - 1, 0)
+    per_tile = 2 ** (level + 3 - z)
+    cells = scope(
+        MapCell.objects.filter(
+            level=level,
+            cx__gte=x * per_tile,
+            cx__lt=(x + 1) * per_tile,
+            cy__gte=y * per_tile,
+            cy__lt=(y + 1) * per_tile,
+        ),
+        user,
+        "region_code",
+    ).filter(filters.cell_q())
+    rows = list(
+        cells.values("cx", "cy")
+        .annotate(
+            total=Sum("n"),
+            tx=Sum("sx"),
+            ty=Sum("sy"),
+            **_by_category(lambda q: Sum("n", filter=q)),
+        )
+        .filter(total__gt=0)
+        .order_by("cy", "cx")
+    )
+    features = [_cell_feature(row) for row in rows if row["total"] > 1]
+    singles = [row for row in rows if row["total"] == 1]
+    if singles:
+        # Which household a one-house cell holds: one more query, on the grid index.
+        k = PYRAMID_MAX_ZOOM - level
+        where = Q(pk__in=[])
+        for row in singles:
+            where |= Q(
+                gx__gte=row["cx"] << k,
+                gx__lt=(row["cx"] + 1) << k,
+                gy__gte=row["cy"] << k,
+                gy__lt=(row["cy"] + 1) << k,
+            )
+        houses = (
+            points_query(user=user, filters=filters)
+            .filter(where)
+            .annotate(px=_x(), py=_y())
+            .values_list("household_id", "px", "py", "grade", "case_state")
+            .order_by()
+        )
+        for household_id, px, py, grade, state in houses:
+            mx, my = display_mercator(px, py)
+            features.append(_feature(mx, my, _single(household_id, grade, state)))
+    return features
+
+
+def _cells(qs: QuerySet, z: int, x: int, y: int) -> list[dict]:
+    """Zoom 14: count the tile's MapPoint rows per cell on the fly. A point's cell is its
+    cell on the world grid of this zoom (a function of the point alone), so it is in one tile."""
+    bounds = tile_bounds(z, x, y)
+    cell = 2 * ORIGIN / (2**z * CELLS)
+    rows = (
+        qs.filter(point__bboverlaps=_bbox(bounds, 0.0, 0.0, 1.0))
+        .annotate(
+            cx=Floor((_x() + ORIGIN) / cell) - x * CELLS,
+            cy=Floor((ORIGIN - _y()) / cell) - y * CELLS,
+        )
+        .filter(cx__gte=0, cx__lt=CELLS, cy__gte=0, cy__lt=CELLS)
+        .values("cx", "cy")
+        .annotate(
+            total=Count("household_id"),
+            tx=Sum(_x()),
+            ty=Sum(_y()),
+            first=Min("household_id"),
+            one_grade=Min("grade"),
+            one_state=Min("case_state"),
+            **_by_category(lambda q: Count("household_id", filter=q)),
+        )
+        .order_by("cy", "cx")
+    )
+    features = []
+    for row in rows:
+        if row["total"] == 1:
+            mx, my = display_mercator(row["tx"], row["ty"])
+            features.append(
+                _feature(mx, my, _single(row["first"], row["one_grade"], row["one_state"]))
+            )
+        else:
+            features.append(_cell_feature(row))
+    return features
+
+
+def _stored_grade(key: str) -> str:
+    return "" if key == "none" else key
+
+
+def tile(*, user, z: int, x: int, y: int, filters: MapFilters) -> dict:
+    """The GeoJSON FeatureCollection of tile z/x/y for this user and these filters."""
+    bounds = tile_bounds(z, x, y)
+    if z <= PYRAMID_TOP_ZOOM:
+        features = _pyramid(user=user, filters=filters, z=z, x=x, y=y)
+    else:
+        qs = points_query(user=user, filters=filters)
+        features = None
+        if z >= POINT_ZOOM:
+            dx, dy = _offset(bounds) if shifts_to_gcj02() else (0.0, 0.0)
+            features = _points(qs, bounds, dx, dy)
+        if features is None:
+            features = _cells(qs, z, x, y)
+    return {"type": "FeatureCollection", "features": features}
