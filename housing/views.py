@@ -5,12 +5,11 @@ portal/, above the apps whose reads they compose.
 """
 
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from housing.forms import HouseholdFilterForm
-from housing.selectors import household_list
+from housing.selectors import DEFAULT_SORT, HOUSEHOLD_SORTS, household_page
 
 PAGE_SIZE = 50
 
@@ -20,14 +19,26 @@ PAGE_SIZE = 50
 def household_list_view(request):
     form = HouseholdFilterForm(request.GET or None, user=request.user)
     page = None
-    if form.is_bound and not form.is_valid():
-        households = None
-    else:
-        filters = form.filters() if form.is_bound else None
-        households = household_list(user=request.user, filters=filters)
-        page = Paginator(households, PAGE_SIZE).get_page(request.GET.get("page"))
+    sort = request.GET.get("sort", DEFAULT_SORT)
+    sort = sort if sort in HOUSEHOLD_SORTS else DEFAULT_SORT
+    if not (form.is_bound and not form.is_valid()):
+        page = household_page(
+            user=request.user,
+            filters=form.filters() if form.is_bound else None,
+            sort=sort,
+            size=PAGE_SIZE,
+            after=request.GET.get("after", ""),
+            before=request.GET.get("before", ""),
+            page=request.GET.get("page"),
+        )
     return render(
         request,
         "housing/household_list.html",
-        {"form": form, "page": page, "filtered": form.is_bound},
+        {
+            "form": form,
+            "page": page,
+            "sort": sort,
+            # "filtered": something to clear (paging and sorting alone are not filters).
+            "filtered": any(request.GET.get(name) for name in form.fields if name in request.GET),
+        },
     )

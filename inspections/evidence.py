@@ -14,11 +14,14 @@ whichever was uploaded or processed first.
 """
 
 import datetime
+import functools
 import itertools
 import math
 
 from django.conf import settings
 from django.contrib.gis.db.models.functions import Distance
+from django.db import connection, transaction
+from django.db.models import BigIntegerField, F, Func, IntegerField, Value
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -39,16 +42,39 @@ HASH_BITS = 64
 # --- near-duplicate lookup (multi-index hashing) -------------------------------------------
 
 
-def band_neighbours(value: int, radius: int) -> list[int]:
-    """Every 16-bit value within Hamming distance ``radius`` of ``value``, itself first."""
-    values = [value]
+@functools.cache
+def _band_masks(radius: int) -> tuple[int, ...]:
+    """XOR masks of every 16-bit pattern with at most ``radius`` bits set, 0 first."""
+    masks = [0]
     for r in range(1, radius + 1):
         for bits in itertools.combinations(range(16), r):
-            flipped = value
-            for bit in bits:
-                flipped ^= 1 << bit
-            values.append(flipped)
-    return values
+            masks.append(sum(1 << bit for bit in bits))
+    return tuple(masks)
+
+
+def band_neighbours(value: int, radius: int) -> list[int]:
+    """Every 16-bit value within Hamming distance ``radius`` of ``value``, itself first."""
+    return [value ^ mask for mask in _band_masks(radius)]
+
+
+class HammingDistance(Func):
+    """Bits that differ between a BIGINT hash column and a hash (PostgreSQL 14+ bit_count).
+
+    The XOR is cast to bit(64), two's complement, so the signed storage counts the same bits
+    as the unsigned hash.
+    """
+
+    template = "bit_count(CAST(%(expressions)s AS bit(64)))"
+    output_field = IntegerField()
+
+    def __init__(self, column: str, value: int):
+        signed = Value(imaging.to_signed64(value), output_field=BigIntegerField())
+        super().__init__(F(column).bitxor(signed))
+
+
+def hamming_in_sql() -> bool:
+    """Whether the database counts bits itself (bit_count, PostgreSQL 14+)."""
+    return connection.vendor == "postgresql" and connection.pg_version >= 140000
 
 
 def near_duplicates(
@@ -61,30 +87,77 @@ def near_duplicates(
     Pigeonhole: if two 64-bit hashes differ in at most d bits, the four 16-bit bands share
     those d differences, so some band differs in at most d // 4 bits. Each band probes its
     index with every value that close (137 values for d = 8), so the lookup reads a few
-    index entries instead of every stored hash; the candidates are then checked exactly.
+    index entries instead of every stored hash. On PostgreSQL the exact distance is checked
+    in the same index-only scans (bit_count over the index's phash column), so only the
+    matches come back, not the thousands of candidates that share a band at a million
+    photos; elsewhere (SpatiaLite) the candidates are checked here.
     """
+    radius = max(0, max_distance) // 4
+    if queryset is None and hamming_in_sql():
+        rows = _matches_in_sql(phash, max_distance, radius)
+    else:
+        rows = _candidates(phash, max_distance, radius, queryset)
+    seen = set() if exclude_photo_id is None else {exclude_photo_id}
+    found = []
+    for pk, distance in rows:
+        if pk in seen or distance is None or distance > max_distance:
+            continue
+        seen.add(pk)
+        found.append((pk, distance))
+    found.sort(key=lambda item: (item[1], item[0]))
+    return found
+
+
+def _candidates(phash: int, max_distance: int, radius: int, queryset) -> list[tuple[int, int]]:
+    """(photo_id, distance) of the photos that share a band within ``radius`` (ORM)."""
     # order_by(): Photo's default ordering would join the inspection and sort every candidate.
     base = (queryset if queryset is not None else Photo.objects.all()).order_by()
-    radius = max(0, max_distance) // 4
+    in_sql = hamming_in_sql()
+    if in_sql:
+        base = base.annotate(distance=HammingDistance("phash", phash)).filter(
+            distance__lte=max_distance
+        )
     # One probe per band, UNION ALL: each is an index-only scan of its covering index
     # (band, phash, id); OR-ing them instead makes the planner fetch every candidate row.
     probes = [
         base.filter(**{f"phash_band{i}__in": band_neighbours(band, radius)}).values_list(
-            "pk", "phash"
+            "pk", "distance" if in_sql else "phash"
         )
         for i, band in enumerate(imaging.hash_bands(phash))
     ]
-    seen = set() if exclude_photo_id is None else {exclude_photo_id}
-    found = []
-    for pk, other in probes[0].union(*probes[1:], all=True):
-        if pk in seen or other is None:
-            continue
-        seen.add(pk)
-        distance = imaging.hamming(phash, other)
-        if distance <= max_distance:
-            found.append((pk, distance))
-    found.sort(key=lambda item: (item[1], item[0]))
-    return found
+    rows = probes[0].union(*probes[1:], all=True)
+    if in_sql:
+        return list(rows)
+    return [(pk, None if other is None else imaging.hamming(phash, other)) for pk, other in rows]
+
+
+def _matches_in_sql(phash: int, max_distance: int, radius: int) -> list[tuple[int, int]]:
+    """The same probes as _candidates with the distance checked in them, as one statement.
+
+    Written out rather than composed with the ORM: at a few milliseconds per lookup, building
+    four filtered querysets and their union costs about as much as running them, and
+    ``= ANY(array)`` sends one parameter per band instead of 137. Parallel workers are
+    switched off for the statement: the planner picks a parallel append of the four scans,
+    and starting the workers takes longer than the scans (3x the time, measured).
+    """
+    quote = connection.ops.quote_name
+    table = quote(Photo._meta.db_table)
+    distance = f"bit_count(CAST(({quote('phash')} # %s) AS bit(64)))"
+    probe = (
+        f"SELECT {quote('id')}, {distance} FROM {table} "
+        f"WHERE {{band}} = ANY(%s) AND {distance} <= %s"
+    )
+    signed = imaging.to_signed64(phash)
+    sql, params = [], []
+    for i, band in enumerate(imaging.hash_bands(phash)):
+        sql.append(probe.format(band=quote(f"phash_band{i}")))
+        params += [signed, band_neighbours(band, radius), signed, max_distance]
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+        cursor.execute(" UNION ALL ".join(sql), params)
+        rows = cursor.fetchall()
+        cursor.execute("SET LOCAL max_parallel_workers_per_gather TO DEFAULT")
+    return rows
 
 
 # --- wording ---------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ CONTENT_TYPES = {
 
 DISPLAY_SIZE = 1600  # long side of the display copy (px)
 THUMBNAIL_SIZE = 320  # long side of the thumbnail (px)
+DISPLAY_RESAMPLE = Image.Resampling.BICUBIC  # see display_copy
 JPEG_QUALITY = 85
 
 # ISO-BMFF major brands of HEIF still images (HEVC-coded and generic); "avif" is not here.
@@ -401,6 +402,20 @@ def _jpeg_bytes(im: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
+def display_copy(im: Image.Image) -> Image.Image:
+    """The display copy's pixels: ``im`` shrunk in place to DISPLAY_SIZE on its long side.
+
+    BICUBIC rather than LANCZOS: after the DCT-scaled decode the step left is small (a 12 MP
+    photo is decoded at 2000 px, 1.25 times the display size), and there the two filters
+    differ by less than the JPEG encoding of the copy changes it (bench/bench_photos.py
+    prints the figures: PSNR 55+ dB against LANCZOS on a photo-like picture, where the
+    JPEG at quality 85 is about 46 dB), for a third less time. The thumbnail and the pHash
+    keep their own LANCZOS steps.
+    """
+    im.thumbnail((DISPLAY_SIZE, DISPLAY_SIZE), DISPLAY_RESAMPLE)
+    return im
+
+
 @dataclasses.dataclass
 class Derivatives:
     display: bytes
@@ -426,9 +441,7 @@ def make_derivatives(data: bytes, fmt: str) -> Derivatives:
         scale = min(1.0, DISPLAY_SIZE / max(im.size))
         im.draft("RGB", (max(1, round(im.size[0] * scale)), max(1, round(im.size[1] * scale))))
     im = ImageOps.exif_transpose(im)
-    im = _to_srgb(im)
-    display = im.copy()
-    display.thumbnail((DISPLAY_SIZE, DISPLAY_SIZE), Image.Resampling.LANCZOS)
+    display = display_copy(_to_srgb(im))
     thumb = display.copy()
     thumb.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE), Image.Resampling.LANCZOS)
     return Derivatives(

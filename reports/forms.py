@@ -16,7 +16,8 @@ from reports.kinds import CRS_CHOICES, FORMATS, KINDS, kinds_for
 from reports.scope import filters_problem, list_filters_form
 
 # Query-string keys of a list page that are not filters.
-NOT_FILTERS = {"page", "csrfmiddlewaretoken"}
+# Paging and sorting of the page the user was on: not filters of what to export.
+NOT_FILTERS = {"page", "csrfmiddlewaretoken", "after", "before", "sort"}
 
 
 class ExportForm(RegionFilterMixin, forms.Form):

@@ -21,7 +21,7 @@ def list_url(**params):
 
 
 def archive_numbers(response) -> list[str]:
-    return [h.archive_no for h in response.context["page"].object_list]
+    return [h.archive_no for h in response.context["page"].households]
 
 
 # --- access ---------------------------------------------------------------------------
@@ -238,6 +238,18 @@ def test_region_select_offers_the_users_regions_by_code(client, township_officia
 # --- pagination -----------------------------------------------------------------------
 
 
+def link(response, rel: str) -> str | None:
+    """The href of the pagination link with this rel, unescaped, or None."""
+    import html
+
+    found = re.search(rf'<a href="([^"]*)" rel="{rel}">', response.content.decode())
+    return html.unescape(found.group(1)) if found else None
+
+
+def follow(client, response, rel: str):
+    return client.get(reverse("housing:household_list") + link(response, rel))
+
+
 def test_pagination_50_per_page_with_total_and_filters_kept(client, county_official, regions):
     for n in range(51):
         HouseFactory(
@@ -249,14 +261,148 @@ def test_pagination_50_per_page_with_total_and_filters_kept(client, county_offic
     )
     client.force_login(county_official)
     first = client.get(list_url(grade="C"))
-    assert len(first.context["page"].object_list) == 50
+    assert len(first.context["page"].households) == 50
     page = first.content.decode()
     assert "51 households" in page
     assert "Page 1 of 2" in page
-    assert 'href="?grade=C&amp;page=2"' in page
-    second = client.get(list_url(grade="C", page=2))
+    assert link(first, "prev") is None and link(first, "first") is None
+    assert link(first, "last") == "?grade=C&page=2"
+    assert re.fullmatch(r"\?grade=C&after=[\w-]+&page=2", link(first, "next"))
+    second = follow(client, first, "next")
     assert archive_numbers(second) == ["P-050"]
-    assert 'href="?grade=C&amp;page=1"' in second.content.decode()
+    assert "51 households" in second.content.decode()
+    assert "Page 2 of 2" in second.content.decode()
+    assert link(second, "next") is None and link(second, "last") is None
+    assert link(second, "prev") == link(second, "first") == "?grade=C"
+    assert archive_numbers(follow(client, first, "last")) == ["P-050"]
+
+
+@pytest.fixture
+def many(regions):
+    """120 households in two villages; the heads share three names (ties for the name sort)."""
+    made = []
+    for n in range(120):
+        household = HouseholdFactory(
+            archive_no=f"M-{(n * 37) % 120:03d}",
+            head_name=["王芳", "李伟", "张敏"][n % 3],
+            village=regions["village1" if n % 4 else "village2"],
+        )
+        HouseFactory(household=household, safety_grade=SafetyGrade.D if n % 5 == 0 else "B")
+        made.append(household)
+    return made
+
+
+def flat(pages: list[list[str]]) -> list[str]:
+    return [number for page in pages for number in page]
+
+
+def walk(client, url: str, rel: str) -> list[list[str]]:
+    """The archive numbers of every page, following ``rel`` links from ``url``."""
+    response = client.get(url)
+    pages = [archive_numbers(response)]
+    while link(response, rel):
+        response = follow(client, response, rel)
+        pages.append(archive_numbers(response))
+    return pages
+
+
+def test_sorting_by_name_pages_through_ties_in_id_order_both_ways(client, county_official, many):
+    client.force_login(county_official)
+    expected = [h.archive_no for h in sorted(many, key=lambda h: (h.head_name, h.pk))]
+    forward = walk(client, list_url(sort="head_name"), "next")
+    assert [len(p) for p in forward] == [50, 50, 20]
+    assert flat(forward) == expected
+    # From the last page back to the first: the same pages, in reverse.
+    backward = walk(client, list_url(sort="head_name", page=3), "prev")
+    assert backward == forward[::-1]
+    second = client.get(list_url(sort="head_name", page=2))  # a typed page number
+    assert archive_numbers(second) == forward[1]
+    assert "Page 2 of 3" in second.content.decode()
+
+
+def test_the_default_order_is_by_archive_number_and_the_header_switches_it(
+    client, county_official, many
+):
+    client.force_login(county_official)
+    response = client.get(list_url())
+    assert flat(walk(client, list_url(), "next")) == sorted(h.archive_no for h in many)
+    page = response.content.decode()
+    assert '<th scope="col" aria-sort="ascending">Archive number</th>' in page
+    assert '<a href="?sort=head_name" title="Sort by name">Head of household</a>' in page
+
+
+def test_paging_keeps_filters_and_scope(client, township_official, many):
+    client.force_login(township_official)
+    # Township 1 holds village1 only: 90 of the 120, of which grade D are n % 5 == 0.
+    in_scope = [h for n, h in enumerate(many) if n % 4]
+    expected = sorted(h.archive_no for n, h in enumerate(many) if n % 4 and n % 5 == 0)
+    assert flat(walk(client, list_url(grade="D"), "next")) == expected
+    pages = walk(client, list_url(), "next")
+    assert [len(p) for p in pages] == [50, 40]
+    assert flat(pages) == sorted(h.archive_no for h in in_scope)
+
+
+def test_a_cursor_from_outside_the_scope_or_garbage_shows_nothing_outside(
+    client, township_official, many
+):
+    from housing.selectors import Cursor
+
+    client.force_login(township_official)
+    outside = many[0]  # village2, township 2
+    cursor = Cursor.of(outside, "archive_no").encode()
+    numbers = archive_numbers(client.get(list_url(after=cursor, page=2)))
+    assert outside.archive_no not in numbers
+    assert all(n > outside.archive_no for n in numbers)
+    # A cursor that is not one (or of another sort) is ignored: the page by its number.
+    by_number = archive_numbers(client.get(list_url(page=2)))
+    assert len(by_number) == 40
+    for bad in ["%%%", "bm90IGpzb24", Cursor.of(outside, "head_name").encode()]:
+        response = client.get(list_url(after=bad, page=2))
+        assert response.status_code == 200
+        assert archive_numbers(response) == by_number
+
+
+def count_queries(queries) -> list[str]:
+    return [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
+
+
+def test_the_total_is_counted_once_per_data_version(client, county_official, many):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(county_official)
+    with CaptureQueriesContext(connection) as queries:
+        assert "24 households" in client.get(list_url(grade="D")).content.decode()
+    assert len(count_queries(queries)) == 1
+    with CaptureQueriesContext(connection) as queries:
+        assert "24 households" in client.get(list_url(grade="D")).content.decode()
+    assert count_queries(queries) == []
+    # A write (any write leaves a history row) makes the next request count again.
+    house = many[1].current_house
+    house.safety_grade = SafetyGrade.D
+    house.save()
+    with CaptureQueriesContext(connection) as queries:
+        assert "25 households" in client.get(list_url(grade="D")).content.decode()
+    assert len(count_queries(queries)) == 1
+
+
+def test_a_next_page_reads_from_the_cursor_without_count_or_offset(
+    client, county_official, many, django_assert_max_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(county_official)
+    first = client.get(list_url())
+    with CaptureQueriesContext(connection) as queries:
+        third = follow(client, follow(client, first, "next"), "next")
+    assert len(archive_numbers(third)) == 20
+    assert count_queries(queries) == []
+    assert not [q for q in queries.captured_queries if "OFFSET" in q["sql"].upper()]
+    with django_assert_max_num_queries(9):
+        follow(client, first, "next")
+    with django_assert_max_num_queries(9):
+        follow(client, first, "last")
 
 
 def test_a_page_number_out_of_range_shows_the_last_page(client, county_official, known):

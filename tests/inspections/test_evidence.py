@@ -355,3 +355,34 @@ def test_the_lookup_excludes_the_photo_itself():
     [photo] = _store_hashes([12345])
     assert evidence.near_duplicates(phash=12345, max_distance=8) == [(photo.pk, 0)]
     assert evidence.near_duplicates(phash=12345, max_distance=8, exclude_photo_id=photo.pk) == []
+
+
+def test_on_postgresql_only_the_matches_leave_the_database():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if not evidence.hamming_in_sql():
+        pytest.skip("bit_count is PostgreSQL 14+; elsewhere the candidates are checked in Python")
+    rng = random.Random(7)
+    query = rng.getrandbits(64)
+    # Candidates: the same top band as the query, the other 48 bits far from it.
+    far = [_flip(query, rng.sample(range(48), 20)) for _ in range(40)]
+    near = [_flip(query, [0, 17, 33]), _flip(query, [1, 2, 3, 4, 5, 6, 7, 50])]
+    stored = _store_hashes(far + near)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW max_parallel_workers_per_gather")
+        workers = cursor.fetchone()
+    with CaptureQueriesContext(connection) as queries:
+        found = evidence.near_duplicates(phash=query, max_distance=8)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW max_parallel_workers_per_gather")
+        # Switched off for the lookup only, not for the rest of the caller's transaction.
+        assert cursor.fetchone() == workers
+    assert found == [(stored[40].pk, 3), (stored[41].pk, 8)]
+    [lookup] = [q for q in queries.captured_queries if "bit_count" in q["sql"]]
+    with connection.cursor() as cursor:
+        cursor.execute(lookup["sql"])
+        rows = cursor.fetchall()
+    # Each match comes once per band it shares with the query; no far candidate comes back.
+    assert {pk for pk, _distance in rows} == {stored[40].pk, stored[41].pk}
+    assert all(distance <= 8 for _pk, distance in rows)

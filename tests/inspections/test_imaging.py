@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageCms
 
 from inspections import imaging
-from tests.inspections import images
+from tests.inspections import images, photo_quality
 
 SHANGHAI = datetime.timezone(datetime.timedelta(hours=8))
 
@@ -272,6 +272,71 @@ def test_display_copy_and_thumbnail_sizes():
     assert reopen(made.display).size == (1600, 1200)
     assert reopen(made.thumbnail).size == (320, 240)
     assert (made.width, made.height) == (4000, 3000)
+
+
+def _lanczos(im: Image.Image) -> Image.Image:
+    """The display copy as it was made before: LANCZOS to DISPLAY_SIZE."""
+    im = im.copy()
+    im.thumbnail((imaging.DISPLAY_SIZE, imaging.DISPLAY_SIZE), Image.Resampling.LANCZOS)
+    return im
+
+
+@pytest.mark.parametrize(
+    ("picture", "min_psnr", "max_mae"),
+    [
+        (photo_quality.photo_like(2026), 52.0, 0.25),
+        # Detail at every scale: the hardest case, still far closer than the JPEG error.
+        (photo_quality.natural_texture(2026), 38.0, 2.5),
+    ],
+)
+def test_the_display_filter_is_within_a_hair_of_lanczos(picture, min_psnr, max_mae):
+    # 2000 × 1500 is how a 12 MP JPEG comes out of the DCT-scaled decode.
+    ours = imaging.display_copy(picture.copy())
+    reference = _lanczos(picture)
+    assert ours.size == reference.size == (1600, 1200)
+    assert photo_quality.psnr(ours, reference) >= min_psnr
+    assert photo_quality.mean_absolute_error(ours, reference) <= max_mae
+    # What the published JPEG changes anyway is several times more.
+    published = photo_quality.jpeg_roundtrip(reference, imaging.JPEG_QUALITY)
+    assert photo_quality.mean_absolute_error(published, reference) > 3 * (
+        photo_quality.mean_absolute_error(ours, reference)
+    )
+
+
+def test_the_published_display_copy_is_as_close_to_lanczos_as_a_lanczos_jpeg():
+    picture = photo_quality.photo_like(7, size=(4000, 3000))
+    data = images.jpeg(picture, quality=92)
+    made = imaging.make_derivatives(data, "JPEG")
+    decoded = Image.open(io.BytesIO(data))
+    decoded.draft("RGB", (1600, 1200))
+    reference = _lanczos(decoded.convert("RGB"))
+    ours = reopen(made.display).convert("RGB")
+    lanczos_published = photo_quality.jpeg_roundtrip(reference, imaging.JPEG_QUALITY)
+    assert ours.size == reference.size == (1600, 1200)
+    assert (
+        photo_quality.psnr(ours, reference)
+        >= photo_quality.psnr(lanczos_published, reference) - 0.5
+    )
+
+
+def test_the_phash_moves_at_most_a_median_tie_from_the_lanczos_display_copy():
+    """The hash's own steps are unchanged (LANCZOS thumbnail, 32 × 32 LANCZOS, DCT); only its
+    input comes from the BICUBIC display copy. Most hashes stay identical; a pair of
+    coefficients tied at the median may swap (2 bits), far inside the near-duplicate limit."""
+    distances = []
+    for seed in range(12):
+        picture = (
+            photo_quality.photo_like(seed)
+            if seed % 2
+            else images.house_picture(seed, size=(2000, 1500))
+        )
+        hashes = []
+        for display in (imaging.display_copy(picture.copy()), _lanczos(picture)):
+            display.thumbnail((imaging.THUMBNAIL_SIZE,) * 2, Image.Resampling.LANCZOS)
+            hashes.append(imaging.phash(display))
+        distances.append(imaging.hamming(*hashes))
+    assert max(distances) <= 2
+    assert distances.count(0) >= 10
 
 
 def test_small_photos_are_not_enlarged():
