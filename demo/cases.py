@@ -15,13 +15,16 @@ still grades it C or D), then finished, checked and paid after it; a house in pr
 its case started before its progress visit. Cases still in the early states go to key-group
 houses graded C or D that get an appraisal visit with photos here.
 
-The services take no clock: their events are stamped with the time of seeding. Two dates
-the rules read are set on the row after the service, here only (see _backdate): when the
-public notice started (the township check needs ANJU_NOTICE_DAYS of notice) and when the
-completion check passed (a payment cannot be dated before it; overdue counts from it).
-Both are placed relative to demo.registry.REFERENCE_DATE, never the clock, as are payment
-dates. A few anomalies that the services refuse are rows imported "from the old system"
-(see _legacy_case_create); the others are planted with the registry's own services.
+Every step is taken at a time of the demo's calendar (the services' `at=`), placed relative
+to demo.registry.REFERENCE_DATE, never the clock: a case is opened a few days after the
+appraisal, reviewed, noticed, checked once the notice period is over (ANJU_NOTICE_DAYS),
+approved, started before the progress or completion visit, finished after the completion
+visit, checked and paid after it. So each event's time and the dates the services set
+(opened, notice, completion check, payments) tell the same story. Each step carries a
+plausible review opinion and the official's confirmation, and acknowledges the evidence
+flags of the photos it relies on (planted problems) with a reason. A few anomalies that
+the services refuse are rows imported "from the old system" (see _legacy_case_create); the
+others are planted with the registry's own services.
 """
 
 import datetime
@@ -32,6 +35,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.db.models import Count, Exists, OuterRef
@@ -55,9 +59,11 @@ from inspections.selectors import required_slots
 from inspections.services import inspection_submit
 from renovation.defaults import case_configuration_ensure
 from renovation.events import event_append
+from renovation.evidence import unacknowledged_flags
 from renovation.models import (
     METHODS_FOR_GRADE,
     BuildMode,
+    CaseEvent,
     CaseEventKind,
     CaseState,
     RenovationCase,
@@ -94,6 +100,29 @@ NO_KEY_GROUP_REASON = (
     "The village committee vouches for the family's hardship; the certificate is pending."
 )
 IMPORT_REASON = "Imported from the old system."
+# The review opinion each step is taken with (审核意见).
+OPINIONS = {
+    "village_review": "Reviewed at the village committee's meeting: the household qualifies.",
+    "notice": "Posted on the village notice board and the township's website.",
+    "township_check": "The notice ended without objection; the file is complete.",
+    "county_approve": "Approved within the county's renovation plan for the year.",
+    "start_works": "Before-photos checked; the household and the builder signed the agreement.",
+    "finish_works": "Works finished as planned; the after-photos are in.",
+    "pass_completion": "The house is safe again and matches the plan: passed.",
+    "fail_completion": "Not yet: the fixes below are required first.",
+    "reject": "Rejected after the village review.",
+    "withdraw": "Withdrawn at the household's written request.",
+    "pay": "Paid into the household's benefits account.",
+}
+# Why an official accepts a photo's evidence flag (the planted problems), by flag code.
+ACK_REASONS = {
+    "far_from_house": "Taken from the road above the house; the house and its doorplate match.",
+    "no_gps": "The phone's location was off; the doorplate in the photo matches the address.",
+    "duplicate": "Checked on site: the house is as photographed; a new photo is requested.",
+    "near_duplicate_other": "Neighbouring houses of the same design; checked on site.",
+    "near_duplicate_stage": "Nothing changed on this side of the house between the visits.",
+}
+ACK_REASON = "Checked against the household file and the visit's other photos."
 
 
 @dataclass
@@ -131,16 +160,21 @@ def _at(day: datetime.date, hour: int = 10) -> datetime.datetime:
     return datetime.datetime.combine(day, datetime.time(hour), tzinfo=ZONE)
 
 
-def _backdate(case: RenovationCase, **fields) -> None:
-    """Set dates the services stamp with the clock to the demo's own calendar.
+def _last_event_at(case: RenovationCase) -> datetime.datetime:
+    return CaseEvent.objects.filter(case=case).order_by("-at").values_list("at", flat=True)[0]
 
-    Demo code only: the services take no clock, and the rules read these dates (the notice
-    period before the township check; payments on or after the completion check; overdue
-    from it). Saved through the model so the history records the change.
-    """
-    for name, value in fields.items():
-        setattr(case, name, value)
-    case.save(update_fields=[*fields, "updated_at"])
+
+def _after(
+    case: RenovationCase, rnd: random.Random, days: tuple[int, int], hour: int
+) -> datetime.datetime:
+    """A time some days after the case's latest event (at `hour`), by the reference date."""
+    last = _last_event_at(case)
+    day = min(last.astimezone(ZONE).date() + _days(rnd.randint(*days)), REFERENCE_DATE)
+    return max(_at(day, hour), last + _minutes(10))
+
+
+def _not_before(case: RenovationCase, at: datetime.datetime) -> datetime.datetime:
+    return max(at, _last_event_at(case) + _minutes(10))
 
 
 class CaseDemo:
@@ -221,8 +255,19 @@ class CaseDemo:
 
     # --- the steps --------------------------------------------------------------------
 
+    def _times(self, household: Household, what: str) -> random.Random:
+        """The draws that place a case's steps on the calendar (apart from the case's own)."""
+        return random.Random(f"anju-demo-case-times:{self.seed}:{household.archive_no}:{what}")
+
     def _open(
-        self, household: Household, house: House, *, year: int, rnd: random.Random, **extra
+        self,
+        household: Household,
+        house: House,
+        *,
+        year: int,
+        rnd: random.Random,
+        at: datetime.datetime,
+        **extra,
     ) -> RenovationCase:
         grade = _latest_grade(house)
         method = rnd.choice(METHODS_FOR_GRADE[grade])
@@ -239,18 +284,46 @@ class CaseDemo:
             planned_floor_area=min(max(area, low), high),
             funding_year=year,
             batch=f"{year}-{rnd.randint(1, 3)}",
+            at=at,
             **extra,
         )
         self.summary.cases += 1
         return case
 
-    def _act(self, case: RenovationCase, action: str, user: User, **kwargs) -> RenovationCase:
-        return case_act(user=user, case_id=case.pk, action=action, **kwargs)
+    def _act(
+        self, case: RenovationCase, action: str, user: User, *, at, inspection=None, **kwargs
+    ) -> RenovationCase:
+        """One step at `at`, with its opinion and confirmation, acknowledging the flags of the
+        photos it relies on."""
+        acknowledgements = [
+            {
+                "photo": check.key,
+                "flag": check.code,
+                "reason": ACK_REASONS.get(check.code, ACK_REASON),
+            }
+            for check in unacknowledged_flags(case, action, inspection)
+        ]
+        if inspection is not None:
+            kwargs["inspection"] = inspection
+        return case_act(
+            user=user,
+            case_id=case.pk,
+            action=action,
+            opinion=OPINIONS[action],
+            confirm=True,
+            acknowledgements=acknowledgements,
+            at=_not_before(case, at),
+            **kwargs,
+        )
 
     def _approve(
         self, case: RenovationCase, household: Household, *, until: str, notice: datetime.date
     ) -> RenovationCase:
-        """Take an open case up the chain as far as state `until` (an approval state)."""
+        """Take an open case up the chain as far as state `until` (an approval state): the
+        village reviews it before the notice starts on day `notice`, the township checks it
+        once the notice period is over, the county approves it some days later."""
+        rnd = self._times(household, f"approve-{case.funding_year}")
+        notice_at = _at(notice, 9)
         chain = [
             ("village_review", self._inspector(household)),
             ("notice", self._township(household)),
@@ -260,9 +333,16 @@ class CaseDemo:
         for action, user in chain:
             if case.state == until:
                 break
-            case = self._act(case, action, user)
-            if action == "notice":
-                _backdate(case, notice_started_at=_at(notice, 9))
+            if action == "village_review":
+                at = min(_after(case, rnd, (1, 4), 15), notice_at - datetime.timedelta(hours=2))
+            elif action == "notice":
+                at = notice_at
+            elif action == "township_check":
+                days = settings.ANJU_NOTICE_DAYS
+                at = _after(case, rnd, (days, days + 2), 10)
+            else:
+                at = _after(case, rnd, (2, 6), 11)
+            case = self._act(case, action, user, at=at)
         return case
 
     # --- the photo demo's hook ----------------------------------------------------------
@@ -286,12 +366,16 @@ class CaseDemo:
         if kind == InspectionKind.COMPLETION and not complete:
             return  # renovated before the platform: no case
         rnd = self._rnd(household)
+        times = self._times(household, "start")
         appraised = _latest_appraisal_day(house)
-        case = self._open(household, house, year=max(2024, appraised.year), rnd=rnd)
-        notice = min(appraised + datetime.timedelta(days=rnd.randint(8, 20)), day)
+        opened = _at(appraised + _days(times.randint(1, 5)), 10)
+        case = self._open(household, house, year=max(2024, appraised.year), rnd=rnd, at=opened)
+        notice = opened.date() + _days(times.randint(4, 10))
         case = self._approve(case, household, until=CaseState.COUNTY_APPROVED, notice=notice)
         if complete:
-            case = self._act(case, "start_works", self._inspector(household))
+            # Started before the visit that finds the works under way (or finished).
+            at = min(_after(case, times, (1, 5), 9), _at(day, 8))
+            case = self._act(case, "start_works", self._inspector(household), at=at)
         self._renovating.append((kind, case))
 
     # --- after the photo demo -----------------------------------------------------------
@@ -307,7 +391,10 @@ class CaseDemo:
                 # the works cannot be recorded finished, and the case page says why.
                 if _after_missing(case):
                     continue
-                finished.append(self._act(case, "finish_works", self._inspector(household)))
+                # Recorded finished once the completion visit has brought the after-photos.
+                visit = _completion_visit_of(case)
+                at = (visit.ended_at or visit.started_at) + datetime.timedelta(hours=1)
+                finished.append(self._act(case, "finish_works", self._inspector(household), at=at))
             for index, case in enumerate(finished):
                 ending = ENDINGS[index] if index < len(ENDINGS) else "paid"
                 self._end(case, ending)
@@ -322,23 +409,26 @@ class CaseDemo:
             .order_by("-started_at")
             .first()
         )
-        case = self._act(case, "pass_completion", self._passer(), inspection=visit)
         rnd = self._rnd(case.house.household)
         passed = at or min(
             _at(REFERENCE_DATE, 11),
             _at(visit.started_at.astimezone(ZONE).date(), 11)
             + datetime.timedelta(days=rnd.randint(2, 7)),
         )
-        _backdate(case, completion_passed_at=passed)
-        return case
+        return self._act(case, "pass_completion", self._passer(), inspection=visit, at=passed)
 
     def _pay(self, case: RenovationCase, amount: Decimal, paid_on: datetime.date, n: int):
+        paid_on = min(paid_on, REFERENCE_DATE)
         case_pay(
             user=self._county(),
             case_id=case.pk,
             amount=amount.quantize(Decimal("1")),
-            paid_on=min(paid_on, REFERENCE_DATE),
+            paid_on=paid_on,
             reference=f"DEMO-{case.house.household.archive_no}-{n}",
+            opinion=OPINIONS["pay"],
+            confirm=True,
+            # Recorded the afternoon of the day it was paid.
+            at=_not_before(case, _at(paid_on, 14 + n)),
         )
         self.summary.payments += 1
 
@@ -351,11 +441,20 @@ class CaseDemo:
             # The first check fails with fixes; after them a second completion visit (no new
             # photos) passes shortly before the reference date: one instalment is paid and
             # the rest is not yet due.
-            case = self._act(case, "fail_completion", self._county(), reason=FIXES)
-            case = self._act(case, "finish_works", self._inspector(household))
-            visit = self._completion_visit(household, REFERENCE_DATE - datetime.timedelta(12))
-            case = self._pass(case, inspection=visit, at=_at(REFERENCE_DATE, 11) - _days(10))
-            self._pay(case, case.subsidy_amount * Decimal("0.5"), REFERENCE_DATE - _days(4), 1)
+            first = _completion_visit_of(case).started_at.astimezone(ZONE).date()
+            failed = min(first + _days(2), REFERENCE_DATE - _days(4))
+            case = self._act(
+                case, "fail_completion", self._county(), reason=FIXES, at=_at(failed, 11)
+            )
+            again = max(REFERENCE_DATE - _days(12), failed + _days(2))
+            case = self._act(
+                case, "finish_works", self._inspector(household), at=_at(again - _days(1), 16)
+            )
+            visit = self._completion_visit(household, again)
+            passed = min(_at(REFERENCE_DATE, 11), _at(again + _days(2), 11))
+            case = self._pass(case, inspection=visit, at=passed)
+            paid_on = max(passed.date(), REFERENCE_DATE - _days(4))
+            self._pay(case, case.subsidy_amount * Decimal("0.5"), paid_on, 1)
             return
         case = self._pass(case)
         passed = case.completion_passed_at.astimezone(ZONE).date()
@@ -376,7 +475,9 @@ class CaseDemo:
             day = min(REFERENCE_DATE - _days(2), passed + _days(200))
             if day > passed:
                 self._appraisal_visit(household, grade="C", day=day)
-                again = self._open(household, case.house, year=2025, rnd=rnd)
+                again = self._open(
+                    household, case.house, year=2025, rnd=rnd, at=_at(day + _days(1), 10)
+                )
                 self._plant_as("repeat_case", again)
 
     def _completion_visit(self, household: Household, day: datetime.date) -> Inspection:
@@ -495,8 +596,10 @@ class CaseDemo:
             house = self._appraised_house(house)
             household = house.household
             rnd = self._rnd(household)
+            times = self._times(household, "early")
             appraised = _latest_appraisal_day(house)
-            case = self._open(household, house, year=2025, rnd=rnd)
+            opened = _at(appraised + _days(times.randint(1, 5)), 10)
+            case = self._open(household, house, year=2025, rnd=rnd, at=opened)
             if state == CaseState.NOTICED:
                 # The notice started three days before the reference date (it is still up).
                 notice = REFERENCE_DATE - _days(3)
@@ -508,9 +611,13 @@ class CaseDemo:
             }.get(state, state)
             case = self._approve(case, household, until=until, notice=notice)
             if state == CaseState.REJECTED:
-                self._act(case, "reject", self._township(household), reason=REJECT_REASON)
+                at = _after(case, times, (3, 10), 16)
+                self._act(case, "reject", self._township(household), reason=REJECT_REASON, at=at)
             elif state == CaseState.WITHDRAWN:
-                self._act(case, "withdraw", self._township(household), reason=WITHDRAW_REASON)
+                at = _after(case, times, (1, 3), 16)
+                self._act(
+                    case, "withdraw", self._township(household), reason=WITHDRAW_REASON, at=at
+                )
 
     # --- planted anomalies --------------------------------------------------------------
 
@@ -533,16 +640,21 @@ class CaseDemo:
             house = self._appraised_house(house)
             rnd = self._rnd(house.household)
             grade = _latest_grade(house)
+            opened = _at(_latest_appraisal_day(house) + _days(3), 10)
             case = self._open(
                 house.household,
                 house,
                 year=2025,
                 rnd=rnd,
+                at=opened,
                 subsidy_amount=Decimal("6000" if grade == "C" else "20000"),
                 subsidy_override_reason=NO_KEY_GROUP_REASON,
             )
             self._approve(
-                case, house.household, until=CaseState.VILLAGE_REVIEWED, notice=REFERENCE_DATE
+                case,
+                house.household,
+                until=CaseState.VILLAGE_REVIEWED,
+                notice=min(opened.date() + _days(20), REFERENCE_DATE),
             )
             self._plant_as("no_key_group", case)
         # Not C or D at entry: the services refuse it, so it is an imported row.
@@ -649,6 +761,8 @@ class CaseDemo:
             funding_year=2025,
             batch=f"2025-{rnd.randint(1, 3)}",
             created_by=self._inspector(household),
+            # Opened in the old system two days after the appraisal.
+            created_at=_at(entry.inspection.started_at.astimezone(ZONE).date() + _days(2), 10),
         )
         case.full_clean()
         case.save()
@@ -667,6 +781,7 @@ class CaseDemo:
                 "subsidy_amount": str(case.subsidy_amount),
                 "funding_year": case.funding_year,
             },
+            at=case.created_at,
         )
         self.summary.cases += 1
         return case
@@ -701,6 +816,15 @@ def _overdue_at_reference(qs):
     from renovation.rules import overdue_cases
 
     return overdue_cases(qs, today=REFERENCE_DATE)
+
+
+def _completion_visit_of(case: RenovationCase) -> Inspection:
+    """The house's latest completion visit (the one the works' end is recorded after)."""
+    return (
+        Inspection.objects.filter(house=case.house, kind=InspectionKind.COMPLETION)
+        .order_by("-started_at", "-id")
+        .first()
+    )
 
 
 def _after_missing(case: RenovationCase) -> bool:

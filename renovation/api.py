@@ -172,8 +172,11 @@ class CaseViewSet(viewsets.GenericViewSet):
         description=_(
             "village_review, notice, township_check, county_approve, start_works, "
             "finish_works, pass_completion, fail_completion (reason = the fixes required), "
-            "reject or withdraw (with a reason). Answers the case as it is after the step. "
-            "Idempotent by request_key: a repeat answers 200 with the case and writes nothing."
+            "reject or withdraw (with a reason). Every step needs your review opinion and "
+            "confirm=true; a step that relies on flagged photos needs an acknowledgement, "
+            "with a reason, of each flag not yet acknowledged (available_actions[].flags). "
+            "Answers the case as it is after the step. Idempotent by request_key: a repeat "
+            "answers 200 with the case and writes nothing."
         ),
         parameters=[CASE_ID],
         request=CaseActInputSerializer,
@@ -205,6 +208,9 @@ class CaseViewSet(viewsets.GenericViewSet):
             case_id=int(pk),
             action=body["action"],
             reason=body["reason"],
+            opinion=body["opinion"],
+            confirm=body["confirm"],
+            acknowledgements=body["acknowledgements"],
             inspection=inspection,
             request_key=body["request_key"],
         )
@@ -213,7 +219,8 @@ class CaseViewSet(viewsets.GenericViewSet):
     @extend_schema(
         summary=_("Record a payment"),
         description=_(
-            "After the completion check passed. The total paid never exceeds the subsidy; "
+            "After the completion check passed, with your review opinion and confirm=true. "
+            "The total paid never exceeds the subsidy; "
             "the case is paid when it reaches it. Idempotent by request_key: 201 the first "
             "time, 200 with the same payment for a repeat."
         ),
@@ -239,6 +246,8 @@ class CaseViewSet(viewsets.GenericViewSet):
             amount=body["amount"],
             paid_on=body["paid_on"],
             reference=body["reference"],
+            opinion=body["opinion"],
+            confirm=body["confirm"],
             request_key=body["request_key"],
         )
         return Response(

@@ -13,6 +13,23 @@ from renovation.selectors import CaseFilters, township_list
 MAX_BATCH = 200
 
 
+def opinion_field():
+    return forms.CharField(
+        label=_("Opinion"),
+        required=False,  # the service refuses an empty one, with the step's name
+        max_length=2000,
+        help_text=_("Your review opinion, recorded with the step in your name."),
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
+def confirm_field():
+    return forms.BooleanField(
+        label=_("I confirm that I have checked this case and take this step in my own name."),
+        required=False,  # the service refuses without it, with the step's name
+    )
+
+
 def new_request_key() -> str:
     """A fresh key for one form: submitting it twice (a double tap) is one request."""
     return uuid.uuid4().hex
@@ -69,6 +86,8 @@ class CaseActForm(forms.Form):
     reason = forms.CharField(
         label=_("Reason"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
     )
+    opinion = opinion_field()
+    confirm = confirm_field()
     inspection = forms.ModelChoiceField(
         label=_("Completion check"),
         required=False,
@@ -82,6 +101,18 @@ class CaseActForm(forms.Form):
     def __init__(self, *args, inspections, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["inspection"].queryset = inspections
+
+    def acknowledgements(self) -> list[dict]:
+        """The flags acknowledged on the form: one (ack_photo, ack_flag, ack_reason) triple
+        per flagged photo's flag, as the page lists them; the service judges them."""
+        if not self.is_bound:
+            return []
+        photos, flags = self.data.getlist("ack_photo"), self.data.getlist("ack_flag")
+        reasons = self.data.getlist("ack_reason")
+        return [
+            {"photo": photo, "flag": flag, "reason": reason[:2000]}
+            for photo, flag, reason in zip(photos, flags, reasons, strict=False)
+        ]
 
 
 class CasePayForm(forms.Form):
@@ -100,6 +131,8 @@ class CasePayForm(forms.Form):
     reference = forms.CharField(
         label=_("Reference"), max_length=60, help_text=_("The bank or treasury reference.")
     )
+    opinion = opinion_field()
+    confirm = confirm_field()
     request_key = RequestKeyField()
 
 
@@ -142,6 +175,9 @@ class CaseIdsField(forms.Field):
 class CaseBatchForm(forms.Form):
     action = forms.ChoiceField(label=_("Action"))
     cases = CaseIdsField()
+    # One opinion and one confirmation for the whole batch (recorded on each case's event).
+    opinion = opinion_field()
+    confirm = confirm_field()
     request_key = RequestKeyField()
     # The list's query string, to go back to the same filters and page afterwards.
     query = forms.CharField(required=False, max_length=500, widget=forms.HiddenInput)

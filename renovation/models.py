@@ -14,11 +14,12 @@ from django.conf import settings
 from django.contrib.gis.db import models
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from housing.models import House, KeyGroup
-from inspections.models import Appraisal, Inspection
+from inspections.models import Appraisal, Inspection, PhotoFlag
 
 
 class RenovationMethod(models.TextChoices):
@@ -243,7 +244,8 @@ class RenovationCase(models.Model):
         related_name="cases_opened",
         verbose_name=_("opened by"),
     )
-    created_at = models.DateTimeField(_("opened"), auto_now_add=True)
+    # The time of the opening event: the clock's, or the `at` of a historical import.
+    created_at = models.DateTimeField(_("opened"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     history = HistoricalRecords(table_name="inspections_historicalrenovationcase")
@@ -279,7 +281,8 @@ class Payment(models.Model):
         related_name="payments_recorded",
         verbose_name=_("recorded by"),
     )
-    created_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
+    # The time of the payment's event: the clock's, or the `at` of a historical import.
+    created_at = models.DateTimeField(_("recorded at"), default=timezone.now, editable=False)
 
     history = HistoricalRecords(table_name="inspections_historicalpayment")
 
@@ -298,6 +301,8 @@ class CaseEventKind(models.TextChoices):
     TRANSITION = "transition", _("State change")
     PAYMENT = "payment", _("Payment")
     DOCUMENT = "document", _("Document issued")
+    # An official accepted an evidence flag of a photo a step relies on, with the reason.
+    ACKNOWLEDGE = "acknowledge", _("Flag acknowledged")
 
 
 class CaseEvent(models.Model):
@@ -346,6 +351,12 @@ class CaseEvent(models.Model):
 
     def __str__(self):
         return f"{self.case_id} {self.kind} {self.from_state}→{self.to_state} @ {self.at}"
+
+    @property
+    def flag_label(self) -> str:
+        """For an acknowledgement: the name of the flag it accepts."""
+        code = str((self.data or {}).get("flag", ""))
+        return str(PhotoFlag(code).label) if code in PhotoFlag.values else code
 
 
 class ChainHead(models.Model):

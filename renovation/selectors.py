@@ -5,20 +5,32 @@ A case belongs to the region of its house's household: out of the user's regions
 prefetched, so rendering costs a fixed number of queries whatever the number of rows.
 """
 
+import datetime
 from dataclasses import dataclass, replace
 
 from django.db.models import Count, Prefetch, QuerySet, prefetch_related_objects
 from django.http import Http404
+from django.utils.translation import gettext as _
 
+from accounts.models import Role
 from accounts.scoping import scope
 from housing.models import Household, Region, RegionLevel
-from inspections.models import Inspection, InspectionKind
+from inspections.models import Inspection, InspectionKind, Photo, PhotoStatus
 from renovation.errors import CaseForbidden
-from renovation.evidence import completion_visit, latest_completion_visit_id, photo_slots_of
-from renovation.models import CaseEvent, CaseState, Payment, RenovationCase
+from renovation.evidence import (
+    FLAG_STEPS,
+    FlagCheck,
+    acknowledgements_of,
+    completion_visit,
+    flag_checks,
+    latest_completion_visit_id,
+    photo_slots_of,
+    unacknowledged_flags,
+)
+from renovation.models import OPEN_STATES, CaseEvent, CaseState, Payment, RenovationCase
 from renovation.permissions import can_view_case
-from renovation.rules import overdue_cases
-from renovation.workflow import STEPS, step_problem
+from renovation.rules import is_overdue, number, overdue_cases, payment_due_date
+from renovation.workflow import STEPS, role_may, step_problem
 
 CASE_SCOPE = "house__household__village__code"
 
@@ -149,17 +161,59 @@ def township_list(*, user) -> QuerySet[Region]:
     return scope(Region.objects.filter(level=RegionLevel.TOWNSHIP), user, "code").order_by("code")
 
 
+# The states in which the works have started (or were, for a case withdrawn during them):
+# after-photos are due from then on, and shown "due after the works" before.
+AFTER_WORKS_STATES = {
+    CaseState.WORKS_STARTED,
+    CaseState.WORKS_FINISHED,
+    CaseState.COMPLETION_PASSED,
+    CaseState.PAID,
+}
+
+
+def after_photos_due(case: RenovationCase) -> bool:
+    return case.state in AFTER_WORKS_STATES or case.works_inspector_id is not None
+
+
+@dataclass
+class PhotoFlags:
+    """A flagged photo of the checklist, with each of its flags (renovation.evidence)."""
+
+    photo: object
+    flags: list[FlagCheck]
+
+    @property
+    def pending(self) -> bool:
+        return any(not check.acknowledged for check in self.flags)
+
+
+def _flagged(checks: list[FlagCheck]) -> list[PhotoFlags]:
+    by_photo: dict[int, PhotoFlags] = {}
+    for check in checks:
+        by_photo.setdefault(check.photo.pk, PhotoFlags(check.photo, [])).flags.append(check)
+    return list(by_photo.values())
+
+
+def _pending_angles(flagged: list[PhotoFlags], stage: str) -> set[str]:
+    return {f.photo.angle for f in flagged if f.pending and f.photo.stage == stage}
+
+
 def case_evidence(*, case: RenovationCase, inspection=None, just_loaded: bool = False) -> dict:
     """The evidence checklist of a case.
 
-    {"before": {"present": [Slot], "missing": [Slot]},     # appraisal kind, before stage
-     "after": {"present": [Slot], "missing": [Slot]},      # completion kind, after stage
+    {"before": {"present": [Slot], "missing": [Slot], "due": True,  # appraisal, before stage
+                "flagged": [PhotoFlags], "pending": {angle}},
+     "after": {... the same, "due": bool},                        # completion, after stage
      "completion": {"inspection": Inspection | None, "grade": "A" | ... | None,
                     "inspector": User | None, "works_inspector": User | None,
-                    "different_person": bool | None, "acceptable": bool}}
-    "different_person" is None while no one supervises the works yet.
-    just_loaded: the case comes from case_get or a service in this request (see
-    renovation.evidence.completion_visit).
+                    "different_person": bool | None, "acceptable": bool,
+                    "flagged": [PhotoFlags]}}
+    "flagged": the photos the steps rely on that carry evidence flags, each flag with its
+    acknowledgement on this case (if any); "pending": the angles of the present slots with a
+    flag not yet acknowledged (not a plain ✓ on the checklist). "due": False for the
+    after-photos until the works start (not missing yet). "different_person" is None while
+    no one supervises the works yet. just_loaded: the case comes from case_get or a service
+    in this request (see renovation.evidence.completion_visit).
     """
     before, after = (InspectionKind.APPRAISAL, "before"), (InspectionKind.COMPLETION, "after")
     slots = photo_slots_of(case, [before, after])
@@ -171,9 +225,47 @@ def case_evidence(*, case: RenovationCase, inspection=None, just_loaded: bool = 
     different = None
     if visit is not None and case.works_inspector_id is not None:
         different = visit.inspector_id != case.works_inspector_id
+
+    # The flagged photos of each part, each photo once: one query for the house's flagged
+    # photos, sorted here by what each step reads (renovation.evidence.step_photos): the
+    # required slots (those photo_slots_of just listed), the entry appraisal's visit, the
+    # completion visit.
+    flagged = list(
+        Photo.objects.filter(inspection__house_id=case.house_id)
+        .exclude(status=PhotoStatus.FAILED)
+        .exclude(flags=[])
+        .order_by("inspection__started_at", "stage", "angle", "id")
+    )
+    acknowledged = acknowledgements_of(case) if flagged else {}
+    before_angles = {slot.angle for slot in before_present + before_missing}
+    after_angles = {slot.angle for slot in after_present + after_missing}
+    entry_visit = case.entry_appraisal.inspection_id
+    visit_id = visit.pk if visit is not None else None
+    in_before = [
+        p
+        for p in flagged
+        if (p.stage == "before" and p.angle in before_angles) or p.inspection_id == entry_visit
+    ]
+    in_after = [p for p in flagged if p.stage == "after" and p.angle in after_angles]
+    in_visit = [p for p in flagged if p.inspection_id == visit_id and p not in in_after]
+    flagged_before = _flagged(flag_checks(in_before, acknowledged))
+    flagged_after = _flagged(flag_checks(in_after, acknowledged))
+    visit_flagged = _flagged(flag_checks(in_visit, acknowledged))
     return {
-        "before": {"present": before_present, "missing": before_missing},
-        "after": {"present": after_present, "missing": after_missing},
+        "before": {
+            "present": before_present,
+            "missing": before_missing,
+            "due": True,
+            "flagged": flagged_before,
+            "pending": _pending_angles(flagged_before, "before"),
+        },
+        "after": {
+            "present": after_present,
+            "missing": after_missing,
+            "due": after_photos_due(case),
+            "flagged": flagged_after,
+            "pending": _pending_angles(flagged_after, "after"),
+        },
         "completion": {
             "inspection": visit,
             "grade": grade,
@@ -181,15 +273,19 @@ def case_evidence(*, case: RenovationCase, inspection=None, just_loaded: bool = 
             "works_inspector": case.works_inspector,
             "different_person": different,
             "acceptable": grade in ("A", "B") and different is not False,
+            "flagged": visit_flagged,
         },
     }
 
 
 def available_actions(*, user, case: RenovationCase) -> list[dict]:
     """The steps that start from the case's current state, each as
-    {"action", "label", "allowed": bool, "reason": str} ("" when allowed): the page shows
-    the allowed ones as buttons and the others' reasons (why the next step is not yet
-    possible, or whose step it is). Steps the user's role may never take say so too.
+    {"action", "label", "allowed": bool, "reason": str, "flags": [FlagCheck]} (reason ""
+    when allowed; flags: the evidence flags the step relies on that are not acknowledged
+    yet, to acknowledge with the step): the page shows the allowed ones as buttons and the
+    others' reasons (why the next step is not yet possible, or whose step it is). Steps the
+    user's role may never take say so too. The reason, the review opinion, the confirmation
+    and the acknowledgements are asked on the form, so they do not block the button.
     """
     result = []
     visible = can_view_case(user, case)
@@ -200,14 +296,51 @@ def available_actions(*, user, case: RenovationCase) -> list[dict]:
             continue
         problem = None if visible else CaseForbidden()
         if problem is None:
-            # Reasons are asked for on the form, so they do not block the button.
             problem = step_problem(user=user, case=case, step=step, reason="(asked on the form)")
+        flags = []
+        if problem is None and step.name in FLAG_STEPS:
+            flags = unacknowledged_flags(case, step.name)
         result.append(
             {
                 "action": step.name,
                 "label": str(step.label),
                 "allowed": problem is None,
                 "reason": "" if problem is None else str(problem.message),
+                "flags": flags,
             }
         )
     return result
+
+
+def next_steps_note(*, user, case: RenovationCase, actions: list[dict]) -> str:
+    """What the case page says when the user has no step to take on the case now: closed
+    only when it is; a case waiting for its payment says so, with its deadline and who
+    records payments; "" otherwise (the page lists the steps, or whose they are)."""
+    if case.state not in OPEN_STATES:
+        return _("No further steps: this case is closed (%(state)s).") % {
+            "state": case.get_state_display()
+        }
+    if any(a["allowed"] for a in actions):
+        return ""
+    pay = STEPS["pay"]
+    remaining = case.subsidy_amount - case.paid_total
+    if case.state != CaseState.COMPLETION_PASSED or remaining <= 0 or role_may(user, pay):
+        return ""
+    due = payment_due_date(case)
+    roles = ", ".join(str(Role(r).label) for r in sorted(pay.roles))
+    params = {"amount": number(remaining), "roles": roles}
+    if due is None:
+        message = _("Awaiting payment of %(amount)s yuan; payments are recorded by: %(roles)s.")
+    elif is_overdue(case):
+        params["date"] = (due + datetime.timedelta(days=1)).isoformat()
+        message = _(
+            "Awaiting payment of %(amount)s yuan, overdue since %(date)s; payments are "
+            "recorded by: %(roles)s."
+        )
+    else:
+        params["date"] = due.isoformat()
+        message = _(
+            "Awaiting payment of %(amount)s yuan, due by %(date)s; payments are recorded by: "
+            "%(roles)s."
+        )
+    return message % params

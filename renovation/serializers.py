@@ -60,6 +60,26 @@ def request_key_field():
     )
 
 
+def opinion_input_field():
+    return serializers.CharField(
+        max_length=2000,
+        allow_blank=True,  # the service refuses an empty opinion, naming the step
+        help_text=_(
+            "Your review opinion (审核意见) on the step, recorded on its event in your name. "
+            "Required, not empty."
+        ),
+    )
+
+
+def confirm_input_field():
+    return serializers.BooleanField(
+        help_text=_(
+            "Must be true: you confirm that you have checked the case and take the step in "
+            "your own name (the page's “I confirm” box). false is refused."
+        ),
+    )
+
+
 # --- input ------------------------------------------------------------------------------
 
 
@@ -111,10 +131,38 @@ class CaseOpenInputSerializer(serializers.Serializer):
     request_key = request_key_field()
 
 
+class AcknowledgementInputSerializer(serializers.Serializer):
+    photo = serializers.UUIDField(help_text=_("The flagged photo's key."))
+    flag = serializers.CharField(
+        max_length=40, help_text=_("The flag's code, e.g. far_from_house (see the evidence).")
+    )
+    reason = serializers.CharField(
+        max_length=2000,
+        allow_blank=True,  # the service refuses an empty reason, naming the flag
+        help_text=_("Why the photo is acceptable as it is. Required, not empty."),
+    )
+
+
 class CaseActInputSerializer(serializers.Serializer):
     """POST /api/cases/<id>/act/: one step of the chain."""
 
     action = ChoiceSetField(enum_name="CaseActionEnum", choices=STEP_CHOICES)
+    opinion = opinion_input_field()
+    confirm = confirm_input_field()
+    acknowledgements = serializers.ListField(
+        child=AcknowledgementInputSerializer(),
+        required=False,
+        default=list,
+        max_length=200,
+        help_text=_(
+            "For a step that relies on flagged photos (county_approve: the entry appraisal's "
+            "photos; start_works: the before-photos; finish_works: the after-photos; "
+            "pass_completion: the after-photos and the completion visit's): each flag not "
+            "acknowledged yet on this case (available_actions[].flags), with the reason you "
+            "accept it. Each is recorded as an event of the case's chain, by you; a flag "
+            "acknowledged once stays acknowledged. The step is refused while any is missing."
+        ),
+    )
     reason = serializers.CharField(
         required=False,
         allow_blank=True,
@@ -147,6 +195,8 @@ class CasePayInputSerializer(serializers.Serializer):
         help_text=_("The date it was paid, e.g. 2026-12-01: not before 1900, not in the future."),
     )
     reference = serializers.CharField(max_length=60, help_text=_("The bank or treasury reference."))
+    opinion = opinion_input_field()
+    confirm = confirm_input_field()
     request_key = request_key_field()
 
 
@@ -180,20 +230,83 @@ class CaseEventSerializer(serializers.ModelSerializer):
     actor = InspectorSerializer(read_only=True)
     data = serializers.DictField(
         help_text=_(
-            "The step's particulars: “step”, and e.g. amount, paid_on and reference for a "
-            "payment, the completion visit and its grade for a passed check."
+            "The step's particulars: “step”, “opinion” and “confirmed”, and e.g. amount, "
+            "paid_on and reference for a payment, the completion visit and its grade for a "
+            "passed check; for an acknowledgement, “photo”, “flag”, “reason” and “for_step”."
         )
+    )
+    opinion = serializers.SerializerMethodField(
+        help_text=_("The review opinion recorded with the step; empty for other events.")
     )
 
     class Meta:
         model = CaseEvent
-        fields = ["id", "kind", "from_state", "to_state", "actor", "at", "reason", "data", "hash"]
+        fields = [
+            "id",
+            "kind",
+            "from_state",
+            "to_state",
+            "actor",
+            "at",
+            "reason",
+            "opinion",
+            "data",
+            "hash",
+        ]
         read_only_fields = fields
+
+    def get_opinion(self, event) -> str:
+        return str((event.data or {}).get("opinion", ""))
+
+
+class FlagCheckSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text=_("The flag's code (what an acknowledgement names)."))
+    label = serializers.CharField()
+    detail = serializers.CharField()
+    acknowledged = serializers.BooleanField()
+    acknowledged_by = serializers.SerializerMethodField()
+    acknowledged_at = serializers.SerializerMethodField()
+    reason = serializers.SerializerMethodField(help_text=_("Why it was accepted."))
+
+    @extend_schema_field(InspectorSerializer(allow_null=True))
+    def get_acknowledged_by(self, check):
+        ack = check.acknowledgement
+        return None if ack is None else InspectorSerializer(ack.actor).data
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_acknowledged_at(self, check):
+        ack = check.acknowledgement
+        return None if ack is None else serializers.DateTimeField().to_representation(ack.at)
+
+    @extend_schema_field(serializers.CharField())
+    def get_reason(self, check):
+        ack = check.acknowledgement
+        return "" if ack is None else str(ack.data.get("reason", ""))
+
+
+class FlaggedPhotoSerializer(serializers.Serializer):
+    photo = serializers.UUIDField(source="photo.key", help_text=_("The photo's key."))
+    stage = serializers.CharField(source="photo.stage")
+    angle = serializers.CharField(source="photo.angle")
+    flags = FlagCheckSerializer(many=True)
+
+
+class PendingFlagSerializer(serializers.Serializer):
+    photo = serializers.UUIDField(source="key", help_text=_("The photo's key."))
+    flag = serializers.CharField(source="code")
+    label = serializers.CharField()
+    detail = serializers.CharField()
 
 
 class CaseSlotChecksSerializer(serializers.Serializer):
     present = SlotSerializer(many=True)
     missing = SlotSerializer(many=True)
+    due = serializers.BooleanField(
+        help_text=_("False while these photos are not due yet (after-photos before the works).")
+    )
+    flagged = FlaggedPhotoSerializer(
+        many=True, help_text=_("The photos with evidence flags, each flag's acknowledgement.")
+    )
 
 
 class CaseCompletionEvidenceSerializer(serializers.Serializer):
@@ -208,6 +321,9 @@ class CaseCompletionEvidenceSerializer(serializers.Serializer):
         help_text=_("Made by someone other than the works' inspector; null before the works."),
     )
     acceptable = serializers.BooleanField(help_text=_("Graded A or B, by another inspector."))
+    flagged = FlaggedPhotoSerializer(
+        many=True, help_text=_("The completion visit's other photos with evidence flags.")
+    )
 
     @extend_schema_field(serializers.UUIDField(allow_null=True))
     def get_inspection(self, completion):
@@ -226,6 +342,13 @@ class CaseActionSerializer(serializers.Serializer):
     label = serializers.CharField()
     allowed = serializers.BooleanField()
     reason = serializers.CharField(help_text=_("Why not, when not allowed; else empty."))
+    flags = PendingFlagSerializer(
+        many=True,
+        help_text=_(
+            "The evidence flags the step relies on that are not acknowledged yet: send an "
+            "acknowledgement for each with the step."
+        ),
+    )
 
 
 class CaseSerializer(serializers.ModelSerializer):

@@ -20,26 +20,38 @@ answer. The services that create
 (case_open, case_pay) answer (object, created), so callers never guess which it was.
 `case_act` takes a step by its name (the pages and the API receive names);
 `case_batch_act` takes one step on several cases, each judged on its own.
+
+Every step (the payment too) records the official's review opinion (审核意见) on its event
+and needs their explicit confirmation; a step that approves on the strength of photos
+(renovation.evidence.FLAG_STEPS) needs each evidence flag of those photos acknowledged
+with a reason, by an ACKNOWLEDGE event in the step's transaction or before it.
+
+The clock: every write takes `at` (default now) for imports of historical cases, from
+Python only (the pages and the API never pass it). The events' times and the dates a step
+sets (the notice's start, the completion check, the case's opening, the payment's record)
+come from it; it may not be in the future (beyond the clock skew allowed) nor before the
+case's previous event.
 """
 
 import datetime
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Subquery
+from django.db.models import OuterRef, Subquery
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from housing.bounds import clock_skew
 from housing.models import FamilyMember, House
 from inspections.errors import IdempotencyConflict
 from inspections.models import Appraisal, Inspection
 from renovation.errors import CaseError, CaseForbidden, CaseRefused
 from renovation.events import event_append
-from renovation.evidence import completion_visit
+from renovation.evidence import FlagCheck, completion_visit, photo_key, step_flag_checks
 from renovation.models import (
     METHODS_FOR_GRADE,
     OPEN_STATES,
@@ -59,8 +71,11 @@ from renovation.workflow import (
     HOUSE_STATUS,
     STEPS,
     Step,
+    confirmation_missing,
     forbidden,
     local_date,
+    local_time,
+    opinion_missing,
     role_label,
     role_may,
     state_label,
@@ -79,7 +94,12 @@ def _case_get(*, user, case_id, lock: bool = False, request_key=None) -> Renovat
     `replayed_actor_id`: see _replay_of)."""
     qs = case_detail_queryset()
     if lock:
-        qs = qs.select_for_update(of=("self",))
+        # Locked to be written: with the time of its latest event, which the next may not
+        # precede (_not_before_previous).
+        latest = CaseEvent.objects.filter(case=OuterRef("pk")).order_by("-at")
+        qs = qs.select_for_update(of=("self",)).annotate(
+            last_event_at=Subquery(latest.values("at")[:1])
+        )
     if request_key:
         stored = CaseEvent.objects.filter(request_key=request_key)
         qs = qs.annotate(
@@ -234,8 +254,97 @@ def _idempotent(fn):
 # The steps of the chain
 
 # A step's own changes: (case, user, now, data for the event, inspection, reason) -> the
-# fields it set, beyond the state.
+# fields it set, beyond the state. `now` is the step's time (its `at`).
 Apply = Callable[..., list[str]]
+
+# One acknowledgement of an evidence flag: {"photo": key, "flag": code, "reason": text}.
+Acknowledgement = Mapping[str, object]
+
+
+def _clock(at: datetime.datetime | None) -> datetime.datetime:
+    """The time of a write: now, or the `at` a Python caller gives for a historical import
+    (never later than now plus the clock skew allowed, housing.bounds.clock_skew)."""
+    if at is None:
+        return timezone.now()
+    if not isinstance(at, datetime.datetime) or timezone.is_naive(at):
+        raise CaseRefused(_("The time of a step must be a date and time with its time zone."))
+    if at > timezone.now() + clock_skew():
+        raise CaseRefused(_("The time %(at)s is in the future.") % {"at": local_time(at)})
+    return at
+
+
+def _not_before_previous(case: RenovationCase, at: datetime.datetime) -> None:
+    """A case's events tell its story in order: none is dated before the one before it.
+    (The case is the locked one from _case_get, which brings its latest event's time.)"""
+    previous = case.last_event_at
+    if previous is not None and at < previous:
+        raise CaseRefused(
+            _(
+                "The time %(at)s is before the case's previous event (%(previous)s): a step "
+                "cannot be dated before it."
+            )
+            % {"at": local_time(at), "previous": local_time(previous)}
+        )
+
+
+def _unacknowledged_refusal(step: Step, pending: list[FlagCheck]) -> CaseRefused:
+    return CaseRefused(
+        _(
+            "The step “%(action)s” relies on flagged evidence: acknowledge each flag with a "
+            "reason first. Not acknowledged: %(flags)s."
+        )
+        % {"action": step.label, "flags": "; ".join(check.named() for check in pending)}
+    )
+
+
+def _acknowledge(
+    *,
+    case: RenovationCase,
+    step: Step,
+    user,
+    acknowledgements,
+    inspection: Inspection | None,
+    at: datetime.datetime,
+) -> None:
+    """Record the user's acknowledgements of the flags the step relies on (one event each,
+    in the step's transaction), then refuse the step while any flag is unacknowledged. A
+    flag acknowledged before stays acknowledged; acknowledging it again records nothing."""
+    checks = step_flag_checks(case, step.name, inspection)
+    by_key = {(check.key, check.code): check for check in checks}
+    done: set[tuple[str, str]] = set()
+    for item in acknowledgements or ():
+        item = item if isinstance(item, Mapping) else {}
+        key = photo_key(item.get("photo"))
+        code = str(item.get("flag") or "").strip()
+        reason = str(item.get("reason") or "").strip()
+        check = by_key.get((key, code))
+        if check is None:
+            raise CaseRefused(
+                _(
+                    "Photo %(photo)s has no flag “%(flag)s” among the evidence the step "
+                    "“%(action)s” relies on."
+                )
+                % {"photo": item.get("photo") or "?", "flag": code or "?", "action": step.label}
+            )
+        if not reason:
+            raise CaseRefused(
+                _("Write why you accept this flag: %(flag)s.") % {"flag": check.named()}
+            )
+        if check.acknowledged or (key, code) in done:
+            continue
+        check.acknowledgement = event_append(
+            case=case,
+            kind=CaseEventKind.ACKNOWLEDGE,
+            from_state=case.state,
+            to_state=case.state,
+            actor=user,
+            data={"photo": key, "flag": code, "reason": reason, "for_step": step.name},
+            at=at,
+        )
+        done.add((key, code))
+    pending = [check for check in checks if not check.acknowledged]
+    if pending:
+        raise _unacknowledged_refusal(step, pending)
 
 
 def _take_step(
@@ -244,31 +353,53 @@ def _take_step(
     user,
     case_id: int,
     reason: str = "",
+    opinion: str = "",
+    confirm: bool = False,
+    acknowledgements=(),
     inspection: Inspection | None = None,
     request_key: str | None = None,
     apply: Apply | None = None,
+    at: datetime.datetime | None = None,
 ) -> RenovationCase:
     """The core every step shares: find and lock the case, check, write, append the event."""
     reason = (reason or "").strip()
+    opinion = (opinion or "").strip()
+    confirm = confirm is True  # only an explicit True confirms
     if not role_may(user, step):
         # Refused as a first request would be, repeated key or not: 404 outside the user's
         # regions first, then 403.
         _case_get(user=user, case_id=case_id)
         raise forbidden(user, step)
+    now = _clock(at)
 
     with transaction.atomic():
         case = _case_get(user=user, case_id=case_id, lock=True, request_key=request_key)
         if _replay_of(case, request_key, user=user, step=step.name):
             return case
         problem = step_problem(
-            user=user, case=case, step=step, reason=reason, inspection=inspection
+            user=user,
+            case=case,
+            step=step,
+            reason=reason,
+            inspection=inspection,
+            opinion=opinion,
+            confirm=confirm,
+            at=now,
         )
         if problem is not None:
             raise problem
+        _not_before_previous(case, now)
+        _acknowledge(
+            case=case,
+            step=step,
+            user=user,
+            acknowledgements=acknowledgements,
+            inspection=inspection,
+            at=now,
+        )
 
         from_state = case.state
-        now = timezone.now()
-        data: dict = {"step": step.name}
+        data: dict = {"step": step.name, "opinion": opinion, "confirmed": True}
         case.state = step.to_state
         changed = ["state"]
         if apply is not None:
@@ -323,73 +454,174 @@ def _record_closing_reason(*, case, reason, **_ignored) -> list[str]:
     return ["closing_reason"]
 
 
+# Every step takes, besides its own input (keyword-only):
+#   opinion          the official's review opinion (审核意见), recorded on the event; required
+#   confirm          True: the official ticked "I confirm"; anything else is refused
+#   acknowledgements [{photo, flag, reason}]: the evidence flags the official accepts (for
+#                    the steps that rely on photos: renovation.evidence.FLAG_STEPS)
+#   at               the step's time, for imports of historical cases (Python callers only;
+#                    default now): not in the future, not before the case's previous event
+#   request_key      idempotency (see the module's docstring)
+
+
 @_idempotent
 def case_village_review(
-    *, user, case_id: int, reason: str = "", request_key: str | None = None
+    *,
+    user,
+    case_id: int,
+    opinion: str = "",
+    confirm: bool = False,
+    reason: str = "",
+    acknowledgements=(),
+    request_key: str | None = None,
+    at: datetime.datetime | None = None,
 ) -> RenovationCase:
     """applied → reviewed by the village."""
     return _take_step(
-        STEPS["village_review"], user=user, case_id=case_id, reason=reason, request_key=request_key
+        STEPS["village_review"],
+        user=user,
+        case_id=case_id,
+        reason=reason,
+        opinion=opinion,
+        confirm=confirm,
+        acknowledgements=acknowledgements,
+        request_key=request_key,
+        at=at,
     )
 
 
 @_idempotent
 def case_notice(
-    *, user, case_id: int, reason: str = "", request_key: str | None = None
+    *,
+    user,
+    case_id: int,
+    opinion: str = "",
+    confirm: bool = False,
+    reason: str = "",
+    acknowledgements=(),
+    request_key: str | None = None,
+    at: datetime.datetime | None = None,
 ) -> RenovationCase:
-    """Reviewed by the village → publicly noticed, from now (the notice period starts)."""
+    """Reviewed by the village → publicly noticed, from the step's time (the notice period
+    starts)."""
     return _take_step(
         STEPS["notice"],
         user=user,
         case_id=case_id,
         reason=reason,
+        opinion=opinion,
+        confirm=confirm,
+        acknowledgements=acknowledgements,
         request_key=request_key,
         apply=_stamp_notice,
+        at=at,
     )
 
 
 @_idempotent
 def case_township_check(
-    *, user, case_id: int, reason: str = "", request_key: str | None = None
+    *,
+    user,
+    case_id: int,
+    opinion: str = "",
+    confirm: bool = False,
+    reason: str = "",
+    acknowledgements=(),
+    request_key: str | None = None,
+    at: datetime.datetime | None = None,
 ) -> RenovationCase:
     """Noticed → checked by the township, once the notice period is over."""
     return _take_step(
-        STEPS["township_check"], user=user, case_id=case_id, reason=reason, request_key=request_key
+        STEPS["township_check"],
+        user=user,
+        case_id=case_id,
+        reason=reason,
+        opinion=opinion,
+        confirm=confirm,
+        acknowledgements=acknowledgements,
+        request_key=request_key,
+        at=at,
     )
 
 
 @_idempotent
 def case_county_approve(
-    *, user, case_id: int, reason: str = "", request_key: str | None = None
+    *,
+    user,
+    case_id: int,
+    opinion: str = "",
+    confirm: bool = False,
+    reason: str = "",
+    acknowledgements=(),
+    request_key: str | None = None,
+    at: datetime.datetime | None = None,
 ) -> RenovationCase:
-    """Checked by the township → approved by the county."""
+    """Checked by the township → approved by the county (the entry appraisal's flagged
+    photos acknowledged)."""
     return _take_step(
-        STEPS["county_approve"], user=user, case_id=case_id, reason=reason, request_key=request_key
+        STEPS["county_approve"],
+        user=user,
+        case_id=case_id,
+        reason=reason,
+        opinion=opinion,
+        confirm=confirm,
+        acknowledgements=acknowledgements,
+        request_key=request_key,
+        at=at,
     )
 
 
 @_idempotent
 def case_start_works(
-    *, user, case_id: int, reason: str = "", request_key: str | None = None
+    *,
+    user,
+    case_id: int,
+    opinion: str = "",
+    confirm: bool = False,
+    reason: str = "",
+    acknowledgements=(),
+    request_key: str | None = None,
+    at: datetime.datetime | None = None,
 ) -> RenovationCase:
-    """Approved → works started, with every before-photo; the user supervises the works."""
+    """Approved → works started, with every before-photo (their flags acknowledged); the
+    user supervises the works."""
     return _take_step(
         STEPS["start_works"],
         user=user,
         case_id=case_id,
         reason=reason,
+        opinion=opinion,
+        confirm=confirm,
+        acknowledgements=acknowledgements,
         request_key=request_key,
         apply=_record_works_inspector,
+        at=at,
     )
 
 
 @_idempotent
 def case_finish_works(
-    *, user, case_id: int, reason: str = "", request_key: str | None = None
+    *,
+    user,
+    case_id: int,
+    opinion: str = "",
+    confirm: bool = False,
+    reason: str = "",
+    acknowledgements=(),
+    request_key: str | None = None,
+    at: datetime.datetime | None = None,
 ) -> RenovationCase:
-    """Works started → works finished, with every after-photo."""
+    """Works started → works finished, with every after-photo (their flags acknowledged)."""
     return _take_step(
-        STEPS["finish_works"], user=user, case_id=case_id, reason=reason, request_key=request_key
+        STEPS["finish_works"],
+        user=user,
+        case_id=case_id,
+        reason=reason,
+        opinion=opinion,
+        confirm=confirm,
+        acknowledgements=acknowledgements,
+        request_key=request_key,
+        at=at,
     )
 
 
@@ -399,20 +631,29 @@ def case_pass_completion(
     user,
     case_id: int,
     inspection: Inspection | None = None,
+    opinion: str = "",
+    confirm: bool = False,
     reason: str = "",
+    acknowledgements=(),
     request_key: str | None = None,
+    at: datetime.datetime | None = None,
 ) -> RenovationCase:
     """Works finished → completion check passed, judged on `inspection` (default: the
     house's latest completion visit with an appraisal): graded A or B by another inspector
-    than the works', and passed by another official than the works' inspector."""
+    than the works', and passed by another official than the works' inspector. The flags of
+    the after-photos and of the visit's photos must be acknowledged."""
     return _take_step(
         STEPS["pass_completion"],
         user=user,
         case_id=case_id,
         reason=reason,
+        opinion=opinion,
+        confirm=confirm,
+        acknowledgements=acknowledgements,
         inspection=inspection,
         request_key=request_key,
         apply=_record_completion,
+        at=at,
     )
 
 
@@ -423,7 +664,11 @@ def case_fail_completion(
     case_id: int,
     reason: str,
     inspection: Inspection | None = None,
+    opinion: str = "",
+    confirm: bool = False,
+    acknowledgements=(),
     request_key: str | None = None,
+    at: datetime.datetime | None = None,
 ) -> RenovationCase:
     """Works finished → back to works started; `reason` is the fixes required."""
     return _take_step(
@@ -431,14 +676,26 @@ def case_fail_completion(
         user=user,
         case_id=case_id,
         reason=reason,
+        opinion=opinion,
+        confirm=confirm,
+        acknowledgements=acknowledgements,
         inspection=inspection,
         request_key=request_key,
+        at=at,
     )
 
 
 @_idempotent
 def case_reject(
-    *, user, case_id: int, reason: str, request_key: str | None = None
+    *,
+    user,
+    case_id: int,
+    reason: str,
+    opinion: str = "",
+    confirm: bool = False,
+    acknowledgements=(),
+    request_key: str | None = None,
+    at: datetime.datetime | None = None,
 ) -> RenovationCase:
     """Before the county's approval → rejected, with the reason."""
     return _take_step(
@@ -446,14 +703,26 @@ def case_reject(
         user=user,
         case_id=case_id,
         reason=reason,
+        opinion=opinion,
+        confirm=confirm,
+        acknowledgements=acknowledgements,
         request_key=request_key,
         apply=_record_closing_reason,
+        at=at,
     )
 
 
 @_idempotent
 def case_withdraw(
-    *, user, case_id: int, reason: str, request_key: str | None = None
+    *,
+    user,
+    case_id: int,
+    reason: str,
+    opinion: str = "",
+    confirm: bool = False,
+    acknowledgements=(),
+    request_key: str | None = None,
+    at: datetime.datetime | None = None,
 ) -> RenovationCase:
     """Any open state, nothing paid yet → withdrawn, with the reason."""
     return _take_step(
@@ -461,8 +730,12 @@ def case_withdraw(
         user=user,
         case_id=case_id,
         reason=reason,
+        opinion=opinion,
+        confirm=confirm,
+        acknowledgements=acknowledgements,
         request_key=request_key,
         apply=_record_closing_reason,
+        at=at,
     )
 
 
@@ -485,14 +758,21 @@ def case_act(
     user,
     case_id: int,
     action: str,
+    opinion: str = "",
+    confirm: bool = False,
     reason: str = "",
+    acknowledgements=(),
     inspection: Inspection | None = None,
     request_key: str | None = None,
+    at: datetime.datetime | None = None,
 ) -> RenovationCase:
     """Take one step of the chain by its name (see renovation.workflow.STEPS).
 
+    `opinion` and `confirm`: the review opinion and the confirmation every step needs.
     `reason`: required for reject, withdraw and fail_completion (the fixes required).
+    `acknowledgements`: [{photo, flag, reason}] for the flagged photos the step relies on.
     `inspection`: for the completion check, the visit to judge.
+    `at`: the step's time, for Python callers importing historical cases (default now).
     """
     service = STEP_SERVICES.get(action)
     if service is None:
@@ -501,7 +781,17 @@ def case_act(
             % {"value": action, "choices": ", ".join(STEP_SERVICES)}
         )
     kwargs = {"inspection": inspection} if STEPS[action].needs_inspection else {}
-    return service(user=user, case_id=case_id, reason=reason, request_key=request_key, **kwargs)
+    return service(
+        user=user,
+        case_id=case_id,
+        reason=reason,
+        opinion=opinion,
+        confirm=confirm,
+        acknowledgements=acknowledgements,
+        request_key=request_key,
+        at=at,
+        **kwargs,
+    )
 
 
 @dataclass
@@ -515,10 +805,17 @@ class BatchResult:
 
 
 def case_batch_act(
-    *, user, action: str, case_ids: list[int], request_key: str
+    *,
+    user,
+    action: str,
+    case_ids: list[int],
+    request_key: str,
+    opinion: str = "",
+    confirm: bool = False,
 ) -> list[BatchResult]:
     """One batchable step on several cases, each checked and written on its own: some may
-    be done while others are refused. Each case gets its own key derived from
+    be done while others are refused. One review opinion and one confirmation cover the
+    batch (each case's event records the opinion). Each case gets its own key derived from
     `request_key`, so a resubmitted batch repeats each case's step, never twice."""
     step = STEPS.get(action)
     if step is None or not step.batchable:
@@ -529,6 +826,11 @@ def case_batch_act(
         )
     if not role_may(user, step):
         raise CaseForbidden(_("Your role takes no steps on several cases at once."))
+    # The batch's own input is judged once, before any case.
+    if not (opinion or "").strip():
+        raise opinion_missing(step)
+    if confirm is not True:
+        raise confirmation_missing(step)
     found = {c.pk: c for c in case_list(user=user, filters=CaseFilters(ids=tuple(case_ids)))}
     results = []
     for case_id in case_ids:
@@ -541,6 +843,8 @@ def case_batch_act(
                     user=user,
                     case_id=case_id,
                     action=action,
+                    opinion=opinion,
+                    confirm=confirm,
                     request_key=f"{request_key[:40]}:{case_id}",
                 )
             except (CaseError, IdempotencyConflict) as exc:
@@ -584,13 +888,15 @@ def case_open(
     subsidy_amount=None,
     subsidy_override_reason: str = "",
     request_key: str | None = None,
+    at: datetime.datetime | None = None,
 ) -> tuple[RenovationCase, bool]:
     """Open a case for a house graded C or D (its latest appraisal is the entry appraisal).
 
     The method must fit the grade; the planned floor area must be within the area rule of
     the funding year for the household's size (its family members); the subsidy is the
     year's standard for the method and the household's key group, unless `subsidy_amount`
-    is given with a reason. One open case per house at a time.
+    is given with a reason. One open case per house at a time. `at`: when it was opened
+    (Python callers importing historical cases; default now).
 
     Answers (case, created): created is False for a repeat of the same request key (by the
     same user, for the same house), which writes nothing.
@@ -606,6 +912,7 @@ def case_open(
     if replay is not None:
         return RenovationCase.objects.get(pk=replay.case_id), False
     reason = (subsidy_override_reason or "").strip()
+    now = _clock(at)
     if method not in RenovationMethod.values:
         raise CaseRefused(
             _("“%(value)s” is not a renovation method; use one of: %(choices)s.")
@@ -742,6 +1049,7 @@ def case_open(
             funding_year=funding_year,
             batch=(batch or "").strip(),
             created_by=user,
+            created_at=now,
         )
         _save(case)
         _house_status(house, HOUSE_STATUS[CaseState.APPLIED])
@@ -766,6 +1074,7 @@ def case_open(
                 "batch": case.batch,
             },
             request_key=request_key,
+            at=now,
         )
     return case, True
 
@@ -778,11 +1087,17 @@ def case_pay(
     amount,
     paid_on: datetime.date,
     reference: str,
+    opinion: str = "",
+    confirm: bool = False,
     request_key: str | None = None,
+    at: datetime.datetime | None = None,
 ) -> tuple[Payment, bool]:
-    """Record one payment of the subsidy after the completion check passed.
+    """Record one payment of the subsidy after the completion check passed, with the
+    official's review opinion and confirmation.
 
     The total paid never exceeds the subsidy; when it reaches it the case is paid (closed).
+    `at`: when the payment is recorded (Python callers importing historical cases; default
+    now), on or after the day it was paid.
     Answers (payment, created): created is False for a repeat of the same request key.
     """
     step = STEPS["pay"]
@@ -799,19 +1114,30 @@ def case_pay(
         raise CaseRefused(_("Enter the bank or treasury reference of the payment."))
     if not isinstance(paid_on, datetime.date) or isinstance(paid_on, datetime.datetime):
         raise CaseRefused(_("The payment date must be a date, e.g. 2026-12-01."))
+    now = _clock(at)
     if paid_on > timezone.localdate():
         raise CaseRefused(
             _("The payment date %(date)s is in the future.") % {"date": paid_on.isoformat()}
         )
+    if paid_on > timezone.localdate(now):
+        raise CaseRefused(
+            _("The payment date %(date)s is after the time it is recorded (%(at)s).")
+            % {"date": paid_on.isoformat(), "at": local_time(now)}
+        )
+    opinion = (opinion or "").strip()
+    confirm = confirm is True  # only an explicit True confirms
 
     with transaction.atomic():
         case = _case_get(user=user, case_id=case_id, lock=True, request_key=request_key)
         if _replay_of(case, request_key, user=user, step="pay"):
             replay = _replay(request_key, user=user, case_id=case_id, step="pay")
             return Payment.objects.get(pk=replay.data["payment"]), False
-        problem = step_problem(user=user, case=case, step=step)
+        problem = step_problem(
+            user=user, case=case, step=step, opinion=opinion, confirm=confirm, at=now
+        )
         if problem is not None:
             raise problem
+        _not_before_previous(case, now)
         remaining = case.subsidy_amount - case.paid_total
         if amount > remaining:
             raise CaseRefused(
@@ -836,7 +1162,12 @@ def case_pay(
                 % {"date": paid_on.isoformat(), "passed": local_date(case.completion_passed_at)}
             )
         payment = Payment(
-            case=case, amount=amount, paid_on=paid_on, reference=reference, recorded_by=user
+            case=case,
+            amount=amount,
+            paid_on=paid_on,
+            reference=reference,
+            recorded_by=user,
+            created_at=now,
         )
         _save(payment)
         from_state = case.state
@@ -857,7 +1188,10 @@ def case_pay(
                 "paid_on": paid_on.isoformat(),
                 "reference": reference,
                 "paid_total": str(case.paid_total),
+                "opinion": opinion,
+                "confirmed": True,
             },
             request_key=request_key,
+            at=now,
         )
     return payment, True

@@ -36,6 +36,7 @@ from renovation.selectors import (
     case_state_counts,
     case_timeline,
     completion_inspections,
+    next_steps_note,
 )
 from renovation.services import case_act, case_batch_act, case_pay
 from renovation.workflow import STEPS, batch_steps_for
@@ -139,6 +140,7 @@ def _detail_context(request, case, *, act_form=None, pay_form=None, error=None) 
         "remaining": case.subsidy_amount - case.paid_total,
         "overdue": is_overdue(case),
         "payment_due": payment_due_date(case),
+        "note": next_steps_note(user=user, case=case, actions=actions),
         "error": error,
     }
 
@@ -176,6 +178,9 @@ def case_act_view(request, pk: int):
             case_id=case.pk,
             action=data["action"],
             reason=data["reason"].strip(),
+            opinion=data["opinion"].strip(),
+            confirm=data["confirm"],
+            acknowledgements=form.acknowledgements(),
             inspection=data["inspection"],
             request_key=data["request_key"] or None,
         )
@@ -204,6 +209,8 @@ def case_pay_view(request, pk: int):
             amount=data["amount"],
             paid_on=data["paid_on"],
             reference=data["reference"].strip(),
+            opinion=data["opinion"].strip(),
+            confirm=data["confirm"],
             request_key=data["request_key"] or None,
         )
     except REFUSALS as exc:
@@ -234,6 +241,19 @@ def case_batch_view(request):
         return HttpResponseRedirect(_list_url(query))
     data = form.cleaned_data
     action = data["action"]
+    try:
+        done = case_batch_act(
+            user=request.user,
+            action=action,
+            case_ids=data["cases"],
+            request_key=data["request_key"] or new_request_key(),
+            opinion=data["opinion"].strip(),
+            confirm=data["confirm"],
+        )
+    except REFUSALS as exc:
+        # The batch's own input (its opinion, its confirmation): nothing was done.
+        messages.error(request, str(exc.message))
+        return HttpResponseRedirect(_list_url(query))
     results = [
         {
             "id": row.case_id,
@@ -242,12 +262,7 @@ def case_batch_view(request):
             "done": row.done,
             "message": str(row.message),
         }
-        for row in case_batch_act(
-            user=request.user,
-            action=action,
-            case_ids=data["cases"],
-            request_key=data["request_key"] or new_request_key(),
-        )
+        for row in done
     ]
     request.session[BATCH_RESULTS_KEY] = {
         "action": str(dict(actions).get(action, action)),

@@ -3,10 +3,12 @@
 Each Step says where it may start (from-states), where it leads (to-state; None for a
 payment, which stays until the subsidy is paid in full), who may take it (administrators
 may take them all; auditors none), whether a typed reason or a picked completion check
-goes with it, whether an official may take it on several cases at once (batchable),
-whether it ends or undoes the case (closing: offered to those who may take it, never
-"waited for"), and the evidence check it must pass. The services (renovation/services.py),
-the pages, the API, the permissions and the tests all read this table; none repeats it.
+goes with it (every step also takes the official's review opinion and their explicit
+confirmation, see step_problem), whether an official may take it on several cases at
+once (batchable), whether it ends or undoes the case (closing: offered to those who may
+take it, never "waited for"), and the evidence check it must pass. The services
+(renovation/services.py), the pages, the API, the permissions and the tests all read this
+table; none repeats it.
 
 ==================  =========================================  ==========================
 step                from                                       roles
@@ -70,8 +72,9 @@ INSPECTOR = Role.INSPECTOR
 TOWNSHIP = Role.TOWNSHIP_OFFICIAL
 COUNTY = Role.COUNTY_OFFICIAL
 
-# A check takes (case, user, inspection) and answers why the step may not be taken, or None.
-Check = Callable[[RenovationCase, object, object], str | None]
+# A check takes (case, user, inspection, at: the step's time) and answers why the step may
+# not be taken, or None.
+Check = Callable[[RenovationCase, object, object, datetime.datetime], str | None]
 
 
 @dataclass(frozen=True)
@@ -98,26 +101,30 @@ def local_date(value: datetime.datetime) -> str:
     return timezone.localtime(value).date().isoformat()
 
 
-def _check_before_photos(case, user, inspection):
+def local_time(value: datetime.datetime) -> str:
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
+
+
+def _check_before_photos(case, user, inspection, at):
     _present, missing = photo_slots(case, InspectionKind.APPRAISAL, "before")
     if missing:
         return _("Before-photos are missing for: %(slots)s.") % {"slots": slot_names(missing)}
     return None
 
 
-def _check_after_photos(case, user, inspection):
+def _check_after_photos(case, user, inspection, at):
     _present, missing = photo_slots(case, InspectionKind.COMPLETION, "after")
     if missing:
         return _("After-photos are missing for: %(slots)s.") % {"slots": slot_names(missing)}
     return None
 
 
-def _check_notice_period(case, user, inspection):
+def _check_notice_period(case, user, inspection, at):
     if case.notice_started_at is None:
         return _("The public notice has no start date; notice the case again.")
     days = settings.ANJU_NOTICE_DAYS
     ends = case.notice_started_at + datetime.timedelta(days=days)
-    if timezone.now() < ends:
+    if at < ends:
         return _(
             "The public notice started on %(start)s and must stand %(days)d days: the "
             "township may check it from %(end)s."
@@ -125,7 +132,7 @@ def _check_notice_period(case, user, inspection):
     return None
 
 
-def _check_completion(case, user, inspection):
+def _check_completion(case, user, inspection, at):
     if inspection is not None and (
         inspection.house_id != case.house_id or inspection.kind != InspectionKind.COMPLETION
     ):
@@ -139,6 +146,11 @@ def _check_completion(case, user, inspection):
             "No completion check with an appraisal has been recorded for this house since "
             "the works; an inspector other than the works' inspector must make one."
         )
+    if visit.started_at > at:
+        return _(
+            "The completion visit of %(visit)s is later than this step (%(at)s): a check "
+            "cannot pass before its visit."
+        ) % {"visit": local_time(visit.started_at), "at": local_time(at)}
     if appraisal.grade not in ("A", "B"):
         return _(
             "The completion appraisal of %(date)s grades the house %(grade)s; it must be A "
@@ -156,7 +168,7 @@ def _check_completion(case, user, inspection):
     return None
 
 
-def _check_no_payments(case, user, inspection):
+def _check_no_payments(case, user, inspection, at):
     if case.paid_total > 0:
         return _(
             "%(paid)s yuan has already been paid on this case; a case with payments cannot "
@@ -401,18 +413,47 @@ def wrong_state(case: RenovationCase, step: Step) -> CaseStateConflict:
     )
 
 
-def step_problem(*, user, case: RenovationCase, step: Step, reason="", inspection=None):
-    """The error the step would meet now, or None: role, then state, then reason, then
-    the step's evidence check, then separation of duties (judged on the evidence the
-    check accepted)."""
+def opinion_missing(step: Step) -> CaseRefused:
+    return CaseRefused(
+        _("Write your review opinion on the step “%(action)s”: it is recorded with the step.")
+        % {"action": step.label}
+    )
+
+
+def confirmation_missing(step: Step) -> CaseRefused:
+    return CaseRefused(
+        _("Tick “I confirm” to take the step “%(action)s”: it is recorded in your name.")
+        % {"action": step.label}
+    )
+
+
+def step_problem(
+    *,
+    user,
+    case: RenovationCase,
+    step: Step,
+    reason="",
+    inspection=None,
+    opinion: str | None = None,
+    confirm: bool | None = None,
+    at: datetime.datetime | None = None,
+):
+    """The error the step would meet at `at` (default now), or None: role, then state,
+    then reason, then the review opinion and the confirmation (None: asked on the form,
+    not judged here), then the step's evidence check, then separation of duties (judged on
+    the evidence the check accepted)."""
     if not role_may(user, step):
         return forbidden(user, step)
     if case.state not in step.from_states:
         return wrong_state(case, step)
     if step.needs_reason and not (reason or "").strip():
         return CaseRefused(step.reason_missing or _("Write the reason."))
+    if opinion is not None and not opinion.strip():
+        return opinion_missing(step)
+    if confirm is not None and confirm is not True:
+        return confirmation_missing(step)
     if step.check is not None:
-        message = step.check(case, user, inspection)
+        message = step.check(case, user, inspection, at or timezone.now())
         if message:
             return CaseRefused(message)
     return duty_problem(user=user, case=case, step=step, inspection=inspection)

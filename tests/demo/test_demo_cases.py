@@ -5,6 +5,7 @@ costs seconds, so the checks share it. Photos are few: a small slot configuratio
 before-photos, one progress photo, one after-photo) keeps the photo demo quick.
 """
 
+import datetime
 import io
 import re
 from collections import defaultdict
@@ -13,8 +14,10 @@ import pytest
 
 # shapely before anything loads Django's GEOS (see tests/conftest.py).
 import shapely  # noqa: F401
+from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import Role, User
 from audit.anomalies import AnomalyKind, anomaly_list
@@ -22,7 +25,7 @@ from audit.chain import verify_chain
 from demo.registry import REFERENCE_DATE
 from housing.models import FamilyMember, Household
 from inspections.models import RequiredPhotoSlot
-from renovation.models import CaseEvent, CaseState, Payment, RenovationCase
+from renovation.models import CaseEvent, CaseEventKind, CaseState, Payment, RenovationCase
 from renovation.rules import is_overdue
 
 N = 150
@@ -67,8 +70,8 @@ def seed() -> str:
 
 
 def digest() -> list:
-    """The cases, payments, events and planted members, in an order free of database ids
-    and without the times the services stamp with the clock."""
+    """The cases, payments, events and planted members, in an order free of database ids.
+    Every time is the demo calendar's (the services' `at=`), not the clock's."""
     # Sorted in Python on every column: one household may have two cases in one year.
     cases = sorted(
         RenovationCase.objects.values_list(
@@ -84,13 +87,16 @@ def digest() -> list:
             "batch",
             "notice_started_at",
             "completion_passed_at",
+            "created_at",
             "paid_total",
             "closing_reason",
             "works_inspector__username",
         ),
         key=repr,
     )
-    payments = sorted(Payment.objects.values_list("reference", "amount", "paid_on"), key=repr)
+    payments = sorted(
+        Payment.objects.values_list("reference", "amount", "paid_on", "created_at"), key=repr
+    )
     events = sorted(
         CaseEvent.objects.values_list(
             "case__house__household__archive_no",
@@ -100,7 +106,10 @@ def digest() -> list:
             "to_state",
             "actor__username",
             "reason",
-        )
+            "at",
+            "data__opinion",
+        ),
+        key=repr,
     )
     members = sorted(FamilyMember.objects.values_list("household__archive_no", "name", "id_number"))
     return [cases, payments, events, members]
@@ -158,11 +167,23 @@ def _check_the_demo(out: str) -> None:
     states = set(RenovationCase.objects.values_list("state", flat=True))
     assert states == set(CaseState.values)
 
-    # Each step was taken by a user of the role whose step it is.
-    for step, role, username in CaseEvent.objects.values_list(
-        "data__step", "actor__role", "actor__username"
+    # Each step was taken by a user of the role whose step it is, with an opinion and the
+    # official's confirmation (the imported opening has neither: no one took it here).
+    steps = CaseEvent.objects.exclude(kind=CaseEventKind.ACKNOWLEDGE)
+    for step, role, username, opinion, confirmed in steps.values_list(
+        "data__step", "actor__role", "actor__username", "data__opinion", "data__confirmed"
     ):
         assert role in ROLES[step], (step, username)
+        if step not in ("open", "import"):
+            assert opinion and confirmed is True, (step, username)
+    # The flags of the photos a step relied on were acknowledged by its official, with a
+    # reason, before the step (same time, earlier in the chain).
+    assert CaseEvent.objects.filter(kind=CaseEventKind.ACKNOWLEDGE).exists()
+    for ack in CaseEvent.objects.filter(kind=CaseEventKind.ACKNOWLEDGE):
+        step = ack.case.events.filter(id__gt=ack.pk, data__step=ack.data["for_step"]).first()
+        assert step is not None and (step.actor_id, step.at) == (ack.actor_id, ack.at)
+        assert ack.data["reason"]
+    _check_the_timelines()
     # The demo users act in their township; the completion checks are the county's, with
     # separation of duties: `county` appraises, `county2` passes, `county` pays.
     actors = set(CaseEvent.objects.values_list("actor__username", flat=True))
@@ -170,13 +191,15 @@ def _check_the_demo(out: str) -> None:
     for case in RenovationCase.objects.filter(state=CaseState.PAID):
         assert case.paid_total == case.subsidy_amount
         assert case.completion_inspection.inspector.username == "county"
-        by_step = {e.data["step"]: e.actor.username for e in case.events.select_related("actor")}
+        steps = case.events.exclude(kind=CaseEventKind.ACKNOWLEDGE).select_related("actor")
+        by_step = {e.data["step"]: e.actor.username for e in steps}
         assert (by_step["pass_completion"], by_step["pay"]) == ("county2", "county")
         assert case.works_inspector.username.startswith("inspector")
         assert case.payments.count() in (1, 2)
     # Dates the rules read are on the demo's calendar, not the clock's.
     for case in RenovationCase.objects.exclude(notice_started_at=None):
         assert case.notice_started_at.date() <= REFERENCE_DATE
+    assert max(CaseEvent.objects.values_list("at", flat=True)).date() <= REFERENCE_DATE
     passed = RenovationCase.objects.filter(state=CaseState.COMPLETION_PASSED)
     assert any(is_overdue(c, today=REFERENCE_DATE) for c in passed)
     assert any(not is_overdue(c, today=REFERENCE_DATE) and c.paid_total > 0 for c in passed)
@@ -222,6 +245,41 @@ def _check_the_demo(out: str) -> None:
     audit = io.StringIO()
     call_command("verify_audit", stdout=audit)
     assert audit.getvalue().strip() == (f"{checked} events checked: the audit chain is intact.")
+
+
+def _check_the_timelines() -> None:
+    """For every demo case, the events are in time order, and each date the services set
+    is its event's time: opened, notice, completion check passed, each payment."""
+    cases = RenovationCase.objects.prefetch_related("events", "payments")
+    for case in cases:
+        events = sorted(case.events.all(), key=lambda e: e.pk)
+        times = [e.at for e in events]
+        assert times == sorted(times), case.pk
+        assert events[0].kind == CaseEventKind.OPENED
+        assert case.created_at == events[0].at, case.pk
+        noticed = [e for e in events if e.data.get("step") == "notice"]
+        if noticed:
+            assert case.notice_started_at == noticed[-1].at, case.pk
+        else:
+            assert case.notice_started_at is None
+        passed = [e for e in events if e.data.get("step") == "pass_completion"]
+        if passed:
+            assert case.completion_passed_at == passed[-1].at, case.pk
+        else:
+            assert case.completion_passed_at is None
+        paid = {e.data["payment"]: e for e in events if e.kind == CaseEventKind.PAYMENT}
+        for payment in case.payments.all():
+            event = paid[payment.pk]
+            assert payment.created_at == event.at
+            assert timezone.localtime(event.at).date() == payment.paid_on, case.pk
+        # The steps come in the chain's order, on the demo's calendar.
+        by_step = {e.data.get("step"): e.at for e in events}
+        order = ["open", "village_review", "notice", "township_check", "county_approve"]
+        reached = [by_step[s] for s in order if s in by_step]
+        assert reached == sorted(reached)
+        if "township_check" in by_step:
+            notice_days = datetime.timedelta(days=settings.ANJU_NOTICE_DAYS)
+            assert by_step["township_check"] >= by_step["notice"] + notice_days
 
 
 @pytest.mark.django_db

@@ -24,12 +24,18 @@ from inspections.models import (
     PhotoStage,
     RequiredPhotoSlot,
 )
+from renovation.evidence import FLAG_STEPS
 from renovation.models import CaseState, RenovationCase, RenovationMethod, SubsidyStandard
 from tests.factories import FamilyMemberFactory, HouseFactory, UserFactory, make_region
 from tests.inspections.factories import AppraisalFactory, InspectionFactory, upload_photo
 from tests.inspections.images import house_picture, jpeg
 
 FUNDING_YEAR = 2026
+
+# Every step needs a review opinion and the official's confirmation: what tests that are
+# not about them send to the services, the pages' forms and the API.
+OPINION = "Checked against the file and the photos: agreed."
+CONFIRMED = {"opinion": OPINION, "confirm": True}
 
 # A small slot configuration: enough to exercise the evidence rules, quick to photograph.
 SMALL_SLOTS = {
@@ -186,9 +192,7 @@ def case_in_state(
     )
     if state in (CaseState.REJECTED, CaseState.WITHDRAWN):
         action = "reject" if state == CaseState.REJECTED else "withdraw"
-        case = services.case_act(
-            user=team["township"], case_id=case.pk, action=action, reason="Test reason."
-        )
+        case = act(user=team["township"], case_id=case.pk, action=action, reason="Test reason.")
     elif state != CaseState.APPLIED:
         target = CaseState.PAID if state == CaseState.PAID else state
         for reached, action, who in CHAIN:
@@ -206,13 +210,13 @@ def case_in_state(
                 if photos:
                     stage, angles = SMALL_SLOTS[InspectionKind.COMPLETION]
                     photograph(completion.inspection, stage, angles, seed=seed + 100)
-            case = services.case_act(user=team[who], case_id=case.pk, action=action)
+            case = act(user=team[who], case_id=case.pk, action=action)
             if action == "notice":
                 backdate_notice(case)
             if reached == target:
                 break
         if state == CaseState.PAID:
-            services.case_pay(
+            pay(
                 user=team["county"],
                 case_id=case.pk,
                 amount=case.subsidy_amount,
@@ -223,6 +227,43 @@ def case_in_state(
     case.team = team
     case.completion_appraisal = completion
     return case
+
+
+ACK_REASON = "Test photo without EXIF data: checked by eye against the house."
+
+
+def acknowledgements_for(case_id: int, action: str, inspection=None) -> list[dict]:
+    """An acknowledgement of every flag the step relies on that is not acknowledged yet.
+
+    The test photos carry no EXIF (no GPS, no capture time), and the same picture on two
+    houses is a duplicate: their flags are real, and an official accepts them."""
+    from renovation.evidence import unacknowledged_flags
+
+    case = RenovationCase.objects.select_related("entry_appraisal").get(pk=case_id)
+    return [
+        {"photo": check.key, "flag": check.code, "reason": ACK_REASON}
+        for check in unacknowledged_flags(case, action, inspection)
+    ]
+
+
+def act(**kwargs):
+    """renovation.services.case_act with the review opinion and the confirmation every
+    step needs, and an acknowledgement of each flag the step relies on (unless the test
+    gives its own)."""
+    from renovation.services import case_act
+
+    if "acknowledgements" not in kwargs and kwargs.get("action") in FLAG_STEPS:
+        kwargs["acknowledgements"] = acknowledgements_for(
+            kwargs["case_id"], kwargs["action"], kwargs.get("inspection")
+        )
+    return case_act(**{**CONFIRMED, **kwargs})
+
+
+def pay(**kwargs):
+    """renovation.services.case_pay with the review opinion and the confirmation."""
+    from renovation.services import case_pay
+
+    return case_pay(**{**CONFIRMED, **kwargs})
 
 
 def backdate_notice(case: RenovationCase, days: int | None = None) -> None:

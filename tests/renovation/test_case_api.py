@@ -14,6 +14,8 @@ from inspections.models import Inspection, InspectionKind
 from renovation.models import CaseEvent, CaseState, Payment, RenovationCase
 from tests.factories import UserFactory, make_region
 from tests.renovation.factories import (
+    CONFIRMED,
+    OPINION,
     CaseFactory,
     appraise,
     backdate_notice,
@@ -60,7 +62,9 @@ def test_anonymous_clients_get_401_and_nothing_changes():
     for response in [
         client.get(LIST),
         client.get(detail(case)),
-        client.post(act(case), {"action": "village_review", "request_key": "k"}, format="json"),
+        client.post(
+            act(case), {**CONFIRMED, "action": "village_review", "request_key": "k"}, format="json"
+        ),
         client.post(LIST, {}, format="json"),
     ]:
         assert response.status_code == 401
@@ -77,12 +81,18 @@ def test_a_case_in_another_region_is_404_and_not_listed():
     assert [row["id"] for row in client.get(LIST).json()["results"]] == [here.pk]
     assert client.get(detail(there)).status_code == 404
     response = client.post(
-        act(there), {"action": "village_review", "request_key": "k-404"}, format="json"
+        act(there), {**CONFIRMED, "action": "village_review", "request_key": "k-404"}, format="json"
     )
     assert response.status_code == 404
     response = client.post(
         pay(there),
-        {"amount": "1", "paid_on": "2026-01-01", "reference": "R", "request_key": "k-404p"},
+        {
+            **CONFIRMED,
+            "amount": "1",
+            "paid_on": "2026-01-01",
+            "reference": "R",
+            "request_key": "k-404p",
+        },
         format="json",
     )
     assert response.status_code == 404
@@ -95,7 +105,7 @@ def test_a_step_of_another_role_is_403_with_the_reason_and_changes_nothing():
     case = case_in_state(CaseState.TOWNSHIP_CHECKED, photos=False)
     events = CaseEvent.objects.count()
     response = api(case.team["auditor"]).post(
-        act(case), {"action": "county_approve", "request_key": "k-403"}, format="json"
+        act(case), {**CONFIRMED, "action": "county_approve", "request_key": "k-403"}, format="json"
     )
     assert response.status_code == 403
     assert response.json() == {
@@ -196,11 +206,16 @@ def test_one_case_comes_with_its_timeline_evidence_and_available_actions():
         (events[0].pk, "opened", "", "applied", inspector.username),
         (events[1].pk, "transition", "applied", "village_reviewed", inspector.username),
     ]
-    assert body["timeline"][1]["data"] == {"step": "village_review"}
+    assert body["timeline"][1]["data"] == {
+        "step": "village_review",
+        "opinion": OPINION,
+        "confirmed": True,
+    }
+    assert (body["timeline"][0]["opinion"], body["timeline"][1]["opinion"]) == ("", OPINION)
     assert body["timeline"][1]["hash"] == events[1].hash
     assert body["evidence"] == {
-        "before": {"present": [], "missing": []},
-        "after": {"present": [], "missing": []},
+        "before": {"present": [], "missing": [], "due": True, "flagged": []},
+        "after": {"present": [], "missing": [], "due": False, "flagged": []},
         "completion": {
             "inspection": None,
             "grade": None,
@@ -208,12 +223,19 @@ def test_one_case_comes_with_its_timeline_evidence_and_available_actions():
             "works_inspector": None,
             "different_person": None,
             "acceptable": False,
+            "flagged": [],
         },
     }
     assert body["available_actions"] == [
-        {"action": "notice", "label": "Start the public notice", "allowed": True, "reason": ""},
-        {"action": "reject", "label": "Reject", "allowed": True, "reason": ""},
-        {"action": "withdraw", "label": "Withdraw", "allowed": True, "reason": ""},
+        {
+            "action": "notice",
+            "label": "Start the public notice",
+            "allowed": True,
+            "reason": "",
+            "flags": [],
+        },
+        {"action": "reject", "label": "Reject", "allowed": True, "reason": "", "flags": []},
+        {"action": "withdraw", "label": "Withdraw", "allowed": True, "reason": "", "flags": []},
     ]
     assert (body["payments"], body["works_inspector"], body["completion_inspection"]) == (
         [],
@@ -230,7 +252,7 @@ def test_one_case_comes_with_its_timeline_evidence_and_available_actions():
 def test_a_step_answers_the_case_and_a_repeat_of_its_key_writes_nothing():
     case = case_in_state(CaseState.APPLIED, photos=False)
     client = api(case.team["township"])
-    body = {"action": "village_review", "request_key": "api-review-1"}
+    body = {**CONFIRMED, "action": "village_review", "request_key": "api-review-1"}
 
     first = client.post(act(case), body, format="json")
     events = CaseEvent.objects.count()
@@ -243,7 +265,7 @@ def test_a_step_answers_the_case_and_a_repeat_of_its_key_writes_nothing():
     assert CaseEvent.objects.filter(request_key="api-review-1").count() == 1
 
     reused = client.post(
-        act(case), {"action": "notice", "request_key": "api-review-1"}, format="json"
+        act(case), {**CONFIRMED, "action": "notice", "request_key": "api-review-1"}, format="json"
     )
     assert reused.status_code == 409
     assert reused.json() == {
@@ -259,14 +281,18 @@ def test_a_step_not_yet_possible_is_400_and_from_the_wrong_state_409():
     backdate_notice(case, days=3)
     client = api(case.team["township"])
 
-    early = client.post(act(case), {"action": "township_check", "request_key": "e1"}, format="json")
+    early = client.post(
+        act(case), {**CONFIRMED, "action": "township_check", "request_key": "e1"}, format="json"
+    )
     assert early.status_code == 400
     assert early.json()["detail"].startswith("The public notice started on ")
     ends = timezone.localtime(case.notice_started_at + datetime.timedelta(days=7)).date()
     assert early.json()["detail"].endswith(
         f"and must stand 7 days: the township may check it from {ends}."
     )
-    wrong = client.post(act(case), {"action": "notice", "request_key": "e2"}, format="json")
+    wrong = client.post(
+        act(case), {**CONFIRMED, "action": "notice", "request_key": "e2"}, format="json"
+    )
     assert wrong.status_code == 409
     assert wrong.json() == {
         "detail": f"Case {case.pk} is Publicly noticed; “Start the public notice” is possible "
@@ -282,7 +308,7 @@ def test_bad_step_input_names_the_field():
     client = api(case.team["county"])
     response = client.post(
         act(case),
-        {"action": "fly", "inspection": "not-a-uuid"},
+        {**CONFIRMED, "action": "fly", "inspection": "not-a-uuid"},
         format="json",
     )
     assert response.status_code == 400
@@ -294,6 +320,7 @@ def test_bad_step_input_names_the_field():
     unknown = client.post(
         act(case),
         {
+            **CONFIRMED,
             "action": "pass_completion",
             "inspection": "00000000-0000-0000-0000-000000000000",
             "request_key": "k-unknown",
@@ -311,7 +338,12 @@ def test_the_completion_check_takes_a_completion_visit_by_its_client_uuid():
     visit = Inspection.objects.get(house=case.house, kind=InspectionKind.COMPLETION)
     response = api(case.team["county"]).post(
         act(case),
-        {"action": "pass_completion", "inspection": str(visit.client_uuid), "request_key": "pc"},
+        {
+            **CONFIRMED,
+            "action": "pass_completion",
+            "inspection": str(visit.client_uuid),
+            "request_key": "pc",
+        },
         format="json",
     )
     assert response.status_code == 200
@@ -397,7 +429,13 @@ def test_payments_are_idempotent_and_never_exceed_the_subsidy():
     case = case_in_state(CaseState.COMPLETION_PASSED, photos=False)
     client = api(case.team["county"])
     today = timezone.localdate().isoformat()
-    body = {"amount": "12000", "paid_on": today, "reference": "TR-9", "request_key": "pay-1"}
+    body = {
+        **CONFIRMED,
+        "amount": "12000",
+        "paid_on": today,
+        "reference": "TR-9",
+        "request_key": "pay-1",
+    }
 
     first = client.post(pay(case), body, format="json")
     again = client.post(pay(case), body, format="json")
@@ -418,7 +456,13 @@ def test_payments_are_idempotent_and_never_exceed_the_subsidy():
 
     over = client.post(
         pay(case),
-        {"amount": "8000.01", "paid_on": today, "reference": "TR-10", "request_key": "pay-2"},
+        {
+            **CONFIRMED,
+            "amount": "8000.01",
+            "paid_on": today,
+            "reference": "TR-10",
+            "request_key": "pay-2",
+        },
         format="json",
     )
     assert over.status_code == 400
@@ -428,7 +472,13 @@ def test_payments_are_idempotent_and_never_exceed_the_subsidy():
     }
     rest = client.post(
         pay(case),
-        {"amount": "8000", "paid_on": today, "reference": "TR-10", "request_key": "pay-3"},
+        {
+            **CONFIRMED,
+            "amount": "8000",
+            "paid_on": today,
+            "reference": "TR-10",
+            "request_key": "pay-3",
+        },
         format="json",
     )
     assert rest.status_code == 201
@@ -442,7 +492,7 @@ def test_payments_are_idempotent_and_never_exceed_the_subsidy():
 
     township = api(case.team["township"]).post(
         pay(case),
-        {"amount": "1", "paid_on": today, "reference": "X", "request_key": "pay-4"},
+        {**CONFIRMED, "amount": "1", "paid_on": today, "reference": "X", "request_key": "pay-4"},
         format="json",
     )
     assert township.status_code == 403
@@ -452,7 +502,9 @@ def test_payments_are_idempotent_and_never_exceed_the_subsidy():
 def test_bad_payment_input_names_the_field():
     case = case_in_state(CaseState.COMPLETION_PASSED, photos=False)
     response = api(case.team["county"]).post(
-        pay(case), {"amount": "abc", "paid_on": "31/12/2026", "reference": ""}, format="json"
+        pay(case),
+        {**CONFIRMED, "amount": "abc", "paid_on": "31/12/2026", "reference": ""},
+        format="json",
     )
     assert response.status_code == 400
     assert response.json() == {
@@ -482,7 +534,7 @@ def test_two_officials_approving_over_the_api_get_one_200_and_one_409():
             barrier.wait()
             answers[i] = clients[i].post(
                 act(case),
-                {"action": "county_approve", "request_key": f"race-{i}"},
+                {**CONFIRMED, "action": "county_approve", "request_key": f"race-{i}"},
                 format="json",
             )
         finally:
@@ -511,15 +563,19 @@ def test_two_officials_approving_over_the_api_get_one_200_and_one_409():
 
 @pytest.mark.postgis_only
 @pytest.mark.django_db
-def test_a_county_approval_over_the_api_costs_at_most_15_queries(django_assert_max_num_queries):
-    """Fetch and authorize once, lock, check, write (with its history row and map refresh),
-    append the event, answer with the timeline and checklist: the case is read once, its
-    events once, and no query guesses the answer's status before the service runs."""
+def test_a_county_approval_over_the_api_costs_at_most_17_queries(django_assert_max_num_queries):
+    """Fetch and authorize once, lock (with the time of the case's latest event), check
+    (the entry appraisal's flagged photos too), write (with its history row and map
+    refresh), append the event, answer with the timeline and checklist (its flagged photos
+    in one query): the case is read once, its events once, and no query guesses the
+    answer's status before the service runs."""
     case = case_in_state(CaseState.TOWNSHIP_CHECKED, photos=False)
     client = api(case.team["county"])
-    with django_assert_max_num_queries(15):
+    with django_assert_max_num_queries(17):
         response = client.post(
-            act(case), {"action": "county_approve", "request_key": "cost-1"}, format="json"
+            act(case),
+            {**CONFIRMED, "action": "county_approve", "request_key": "cost-1"},
+            format="json",
         )
     assert response.status_code == 200
     assert response.json()["state"] == CaseState.COUNTY_APPROVED

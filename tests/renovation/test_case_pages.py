@@ -15,7 +15,7 @@ from accounts.models import Role
 from inspections.models import Inspection, InspectionKind
 from renovation.models import CaseEvent, CaseState, Payment, RenovationCase
 from tests.factories import HouseFactory, HouseholdFactory, UserFactory, make_region
-from tests.renovation.factories import CaseFactory, backdate_notice, case_in_state
+from tests.renovation.factories import CONFIRMED, CaseFactory, backdate_notice, case_in_state
 
 pytestmark = pytest.mark.django_db
 
@@ -54,7 +54,9 @@ def test_anonymous_users_are_sent_to_log_in(client):
         response = client.get(url)
         assert response.status_code == 302
         assert response["Location"].startswith("/login/?next=")
-    response = client.post(reverse("cases:case_act", args=[case.pk]), {"action": "notice"})
+    response = client.post(
+        reverse("cases:case_act", args=[case.pk]), {**CONFIRMED, "action": "notice"}
+    )
     assert response.status_code == 302
     assert state_of(case) == CaseState.APPLIED
 
@@ -66,7 +68,9 @@ def test_a_case_in_another_region_is_not_found_and_not_listed(client):
     login(client, official)
 
     assert client.get(detail_url(elsewhere)).status_code == 404
-    act = client.post(reverse("cases:case_act", args=[elsewhere.pk]), {"action": "village_review"})
+    act = client.post(
+        reverse("cases:case_act", args=[elsewhere.pk]), {**CONFIRMED, "action": "village_review"}
+    )
     assert act.status_code == 404
     listed = client.get(reverse("cases:case_list"))
     assert re.findall(r'<tr data-case="(\d+)"', listed.content.decode()) == [str(here.pk)]
@@ -177,7 +181,8 @@ def test_the_case_page_shows_the_case_its_evidence_and_timeline(client):
     assert "Planned floor area 50.00 m² for 2 people" in page
     assert "Subsidy 20000.00 yuan The standard of 2026" in page
     assert "Paid so far 0.00 yuan (20000.00 yuan to pay)" in page
-    assert "Completion appraisal None recorded yet" in page
+    # Before the works, the after-photos and the completion visit are not missing yet.
+    assert "Completion appraisal Due after the works" in page
     events = list(CaseEvent.objects.filter(case=case).order_by("id"))
     assert [e.to_state for e in events] == ["applied", "village_reviewed", "noticed"]
     timeline = re.findall(r'data-event="(\d+)" data-to="([a-z_]+)"', html)
@@ -243,7 +248,7 @@ def test_taking_a_step_moves_the_case_and_says_so(client):
     login(client, case.team["township"])
     response = client.post(
         reverse("cases:case_act", args=[case.pk]),
-        {"action": "village_review", "request_key": "page-key-1"},
+        {**CONFIRMED, "action": "village_review", "request_key": "page-key-1"},
     )
     assert response.status_code == 302
     assert response["Location"] == detail_url(case)
@@ -255,7 +260,7 @@ def test_taking_a_step_moves_the_case_and_says_so(client):
     events = CaseEvent.objects.count()
     again = client.post(
         reverse("cases:case_act", args=[case.pk]),
-        {"action": "village_review", "request_key": "page-key-1"},
+        {**CONFIRMED, "action": "village_review", "request_key": "page-key-1"},
     )
     assert again.status_code == 302
     assert CaseEvent.objects.count() == events
@@ -267,7 +272,9 @@ def test_a_refused_step_shows_the_reason_and_changes_nothing(client):
     login(client, case.team["township"])
     before = list(CaseEvent.objects.values_list("id", "hash"))
 
-    response = client.post(reverse("cases:case_act", args=[case.pk]), {"action": "township_check"})
+    response = client.post(
+        reverse("cases:case_act", args=[case.pk]), {**CONFIRMED, "action": "township_check"}
+    )
 
     assert response.status_code == 400
     assert "The public notice started on" in text(response)
@@ -282,7 +289,9 @@ def test_a_refused_step_shows_the_reason_and_changes_nothing(client):
 def test_a_step_of_another_role_is_forbidden_and_changes_nothing(client):
     case = case_in_state(CaseState.TOWNSHIP_CHECKED, photos=False)
     login(client, case.team["township"])
-    response = client.post(reverse("cases:case_act", args=[case.pk]), {"action": "county_approve"})
+    response = client.post(
+        reverse("cases:case_act", args=[case.pk]), {**CONFIRMED, "action": "county_approve"}
+    )
     assert response.status_code == 403
     assert "Your role (Township official) may not take the step “County approval”." in text(
         response
@@ -293,7 +302,9 @@ def test_a_step_of_another_role_is_forbidden_and_changes_nothing(client):
 def test_a_step_from_the_wrong_state_is_a_conflict(client):
     case = case_in_state(CaseState.VILLAGE_REVIEWED, photos=False)
     login(client, case.team["township"])
-    response = client.post(reverse("cases:case_act", args=[case.pk]), {"action": "village_review"})
+    response = client.post(
+        reverse("cases:case_act", args=[case.pk]), {**CONFIRMED, "action": "village_review"}
+    )
     assert response.status_code == 409
     assert (
         f"Case {case.pk} is Reviewed by the village; “Village review” is possible only from: "
@@ -306,12 +317,14 @@ def test_reject_needs_a_reason_and_keeps_it(client):
     login(client, case.team["township"])
     url = reverse("cases:case_act", args=[case.pk])
 
-    refused = client.post(url, {"action": "reject", "reason": "  "})
+    refused = client.post(url, {**CONFIRMED, "action": "reject", "reason": "  "})
     assert refused.status_code == 400
     assert "Write the reason." in text(refused)
     assert state_of(case) == CaseState.APPLIED
 
-    done = client.post(url, {"action": "reject", "reason": "Not the household's only house."})
+    done = client.post(
+        url, {**CONFIRMED, "action": "reject", "reason": "Not the household's only house."}
+    )
     assert done.status_code == 302
     case.refresh_from_db()
     assert (case.state, case.closing_reason) == (
@@ -320,7 +333,7 @@ def test_reject_needs_a_reason_and_keeps_it(client):
     )
     page = text(client.get(detail_url(case)))
     assert "Reason: Not the household's only house." in page
-    assert "No further steps: this case is closed." in page
+    assert "No further steps: this case is closed (Rejected)." in page
 
 
 def test_the_completion_check_picks_a_completion_inspection_of_this_house(client):
@@ -338,7 +351,7 @@ def test_the_completion_check_picks_a_completion_inspection_of_this_house(client
     other_house = HouseFactory()
     bad = client.post(
         reverse("cases:case_act", args=[case.pk]),
-        {"action": "pass_completion", "inspection": str(other_house.pk + 10_000)},
+        {**CONFIRMED, "action": "pass_completion", "inspection": str(other_house.pk + 10_000)},
     )
     assert bad.status_code == 400
     assert "Choose one of this house's completion checks." in text(bad)
@@ -346,7 +359,7 @@ def test_the_completion_check_picks_a_completion_inspection_of_this_house(client
 
     done = client.post(
         reverse("cases:case_act", args=[case.pk]),
-        {"action": "pass_completion", "inspection": str(completion.pk)},
+        {**CONFIRMED, "action": "pass_completion", "inspection": str(completion.pk)},
     )
     assert done.status_code == 302
     case.refresh_from_db()
@@ -361,7 +374,7 @@ def test_fail_completion_asks_for_the_fixes_and_shows_them_in_the_timeline(clien
     login(client, case.team["township"])
     done = client.post(
         reverse("cases:case_act", args=[case.pk]),
-        {"action": "fail_completion", "reason": "Replace the roof beams."},
+        {**CONFIRMED, "action": "fail_completion", "reason": "Replace the roof beams."},
     )
     assert done.status_code == 302
     assert state_of(case) == CaseState.WORKS_STARTED
@@ -382,7 +395,12 @@ def test_the_payment_form_is_for_whoever_may_pay_and_records_payments(client):
     assert 'name="amount"' not in client.get(detail_url(case)).content.decode()
     refused = client.post(
         reverse("cases:case_pay", args=[case.pk]),
-        {"amount": "1000", "paid_on": timezone.localdate().isoformat(), "reference": "R1"},
+        {
+            **CONFIRMED,
+            "amount": "1000",
+            "paid_on": timezone.localdate().isoformat(),
+            "reference": "R1",
+        },
     )
     assert refused.status_code == 403
     assert Payment.objects.count() == 0
@@ -394,15 +412,17 @@ def test_the_payment_form_is_for_whoever_may_pay_and_records_payments(client):
 
     url = reverse("cases:case_pay", args=[case.pk])
     today = timezone.localdate().isoformat()
-    first = client.post(url, {"amount": "5000", "paid_on": today, "reference": "TR-1"})
+    first = client.post(url, {**CONFIRMED, "amount": "5000", "paid_on": today, "reference": "TR-1"})
     assert first.status_code == 302
-    too_much = client.post(url, {"amount": "15000.01", "paid_on": today, "reference": "TR-2"})
+    too_much = client.post(
+        url, {**CONFIRMED, "amount": "15000.01", "paid_on": today, "reference": "TR-2"}
+    )
     assert too_much.status_code == 400
     assert (
         "A payment of 15,000.01 yuan would bring the total to 20,000.01 yuan, above the "
         "subsidy of 20,000 yuan; at most 15,000 yuan remains to pay." in text(too_much)
     )
-    last = client.post(url, {"amount": "15000", "paid_on": today, "reference": "TR-2"})
+    last = client.post(url, {**CONFIRMED, "amount": "15000", "paid_on": today, "reference": "TR-2"})
     assert last.status_code == 302
 
     case.refresh_from_db()
@@ -420,7 +440,7 @@ def test_a_bad_payment_form_says_which_field(client):
     login(client, case.team["county"])
     response = client.post(
         reverse("cases:case_pay", args=[case.pk]),
-        {"amount": "-5", "paid_on": "yesterday", "reference": ""},
+        {**CONFIRMED, "amount": "-5", "paid_on": "yesterday", "reference": ""},
     )
     assert response.status_code == 400
     page = text(response)
@@ -450,6 +470,7 @@ def test_batch_approval_checks_each_case_and_lists_each_result(client):
     response = client.post(
         reverse("cases:case_batch"),
         {
+            **CONFIRMED,
             "action": "county_approve",
             "cases": [ready_1.pk, not_ready.pk, ready_2.pk],
             "request_key": key,
@@ -488,7 +509,12 @@ def test_batch_approval_checks_each_case_and_lists_each_result(client):
     events = CaseEvent.objects.count()
     client.post(
         reverse("cases:case_batch"),
-        {"action": "county_approve", "cases": [ready_1.pk, ready_2.pk], "request_key": key},
+        {
+            **CONFIRMED,
+            "action": "county_approve",
+            "cases": [ready_1.pk, ready_2.pk],
+            "request_key": key,
+        },
     )
     assert CaseEvent.objects.count() == events
 
@@ -500,7 +526,7 @@ def test_batch_on_a_case_out_of_scope_says_not_found(client):
     login(client, township)
     response = client.post(
         reverse("cases:case_batch"),
-        {"action": "village_review", "cases": [theirs.pk, mine.pk]},
+        {**CONFIRMED, "action": "village_review", "cases": [theirs.pk, mine.pk]},
         follow=True,
     )
     page = text(response)
@@ -515,7 +541,9 @@ def test_batch_actions_are_not_offered_to_roles_without_chain_steps(client):
     login(client, auditor)
     assert 'name="cases"' not in client.get(reverse("cases:case_list")).content.decode()
     response = client.post(
-        reverse("cases:case_batch"), {"action": "village_review", "cases": [case.pk]}, follow=True
+        reverse("cases:case_batch"),
+        {**CONFIRMED, "action": "village_review", "cases": [case.pk]},
+        follow=True,
     )
     assert "Your role takes no steps on several cases at once." in text(response)
     assert state_of(case) == CaseState.APPLIED
@@ -523,7 +551,9 @@ def test_batch_actions_are_not_offered_to_roles_without_chain_steps(client):
 
 def test_a_batch_with_no_case_ticked_says_so(client):
     login(client, UserFactory(role=Role.COUNTY_OFFICIAL, regions=[make_region("520399")]))
-    response = client.post(reverse("cases:case_batch"), {"action": "county_approve"}, follow=True)
+    response = client.post(
+        reverse("cases:case_batch"), {**CONFIRMED, "action": "county_approve"}, follow=True
+    )
     assert "Tick at least one case." in text(response)
 
 
@@ -586,6 +616,8 @@ def test_on_a_phone_an_official_approves_ticked_cases_and_opens_one(page, live_s
     page.check(f"#case-{ready.pk}")
     page.check(f"#case-{not_ready.pk}")
     page.select_option("#id_action", "county_approve")
+    page.fill("#id_opinion", "Both files checked: approved.")
+    page.check("form.batch-form input[name=confirm]")
     page.click("form.batch-form button[type=submit]")
     page.wait_for_selector("#batch-results")
     page.screenshot(path=str(ARTIFACTS / "case-batch-results-360.png"), full_page=True)

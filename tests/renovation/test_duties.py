@@ -19,13 +19,16 @@ from inspections.models import InspectionKind
 from renovation.errors import CaseForbidden, CaseRefused
 from renovation.models import CaseEvent, CaseState, Payment, RenovationCase
 from renovation.selectors import available_actions
-from renovation.services import case_act, case_batch_act, case_open, case_pay
+from renovation.services import case_batch_act, case_open
 from tests.factories import UserFactory, make_region
 from tests.renovation.factories import (
+    CONFIRMED,
+    act,
     appraise,
     case_in_state,
     case_team,
     eligible_house,
+    pay,
     subsidy_standard,
 )
 from tests.renovation.test_case_pages import action_forms, text
@@ -94,7 +97,7 @@ def test_one_county_official_cannot_appraise_pass_and_pay_alone():
     before = events_and_payments()
 
     with pytest.raises(CaseForbidden) as refused:
-        case_act(user=county, case_id=case.pk, action="pass_completion")
+        act(user=county, case_id=case.pk, action="pass_completion")
     assert str(refused.value.message) == appraised_message(county)
     assert refused.value.status == 403
     assert events_and_payments() == before
@@ -102,17 +105,17 @@ def test_one_county_official_cannot_appraise_pass_and_pay_alone():
     # A second county official passes; the one who passed may not pay...
     county2 = county_official(case)
     assert (
-        case_act(user=county2, case_id=case.pk, action="pass_completion").state
+        act(user=county2, case_id=case.pk, action="pass_completion").state
         == CaseState.COMPLETION_PASSED
     )
     before = events_and_payments()
     with pytest.raises(CaseForbidden) as refused:
-        case_pay(**pay_args(case, county2))
+        pay(**pay_args(case, county2))
     assert str(refused.value.message) == passed_message(county2)
     assert events_and_payments() == before
 
     # ... and the appraiser may: two people are enough.
-    payment, created = case_pay(**pay_args(case, county))
+    payment, created = pay(**pay_args(case, county))
     assert (created, payment.recorded_by) == (True, county)
     assert RenovationCase.objects.get(pk=case.pk).state == CaseState.PAID
     actors = dict(case.events.values_list("data__step", "actor__username"))
@@ -135,14 +138,14 @@ def test_an_administrator_is_held_to_it_too():
     admin = case.team["admin"]
     appraised_by(case, admin)
     with pytest.raises(CaseForbidden) as refused:
-        case_act(user=admin, case_id=case.pk, action="pass_completion")
+        act(user=admin, case_id=case.pk, action="pass_completion")
     assert str(refused.value.message) == (
         f"Separation of duties: you ({admin.username}, Administrator) made the completion "
         "appraisal this check is judged on; someone else must take the step “Pass the "
         "completion check”."
     )
-    case_act(user=case.team["township"], case_id=case.pk, action="pass_completion")
-    case_pay(**pay_args(case, admin))  # the administrator appraised; the township passed
+    act(user=case.team["township"], case_id=case.pk, action="pass_completion")
+    pay(**pay_args(case, admin))  # the administrator appraised; the township passed
 
 
 def test_who_opened_a_case_may_not_approve_it():
@@ -160,24 +163,28 @@ def test_who_opened_a_case_may_not_approve_it():
         funding_year=2026,
     )
     for action in ("village_review", "notice"):
-        case = case_act(user=admin, case_id=case.pk, action=action)
+        case = act(user=admin, case_id=case.pk, action=action)
     RenovationCase.objects.filter(pk=case.pk).update(
         notice_started_at=timezone.now() - datetime.timedelta(days=8)
     )
-    case_act(user=admin, case_id=case.pk, action="township_check")
+    act(user=admin, case_id=case.pk, action="township_check")
     message = (
         f"Separation of duties: you ({admin.username}, Administrator) opened this case; "
         "someone else must take the step “County approval”."
     )
     with pytest.raises(CaseForbidden) as refused:
-        case_act(user=admin, case_id=case.pk, action="county_approve")
+        act(user=admin, case_id=case.pk, action="county_approve")
     assert str(refused.value.message) == message
     [row] = case_batch_act(
-        user=admin, action="county_approve", case_ids=[case.pk], request_key="batch-1"
+        user=admin,
+        action="county_approve",
+        case_ids=[case.pk],
+        request_key="batch-1",
+        **CONFIRMED,
     )
     assert (row.done, row.message) == (False, message)
     assert (
-        case_act(user=team["county"], case_id=case.pk, action="county_approve").state
+        act(user=team["county"], case_id=case.pk, action="county_approve").state
         == CaseState.COUNTY_APPROVED
     )
 
@@ -187,15 +194,15 @@ def test_with_the_setting_off_one_official_may_do_it_all_again(settings):
     case = case_in_state(CaseState.WORKS_FINISHED, photos=False)
     county = case.team["county"]
     appraised_by(case, county)
-    case_act(user=county, case_id=case.pk, action="pass_completion")
-    _payment, created = case_pay(**pay_args(case, county))
+    act(user=county, case_id=case.pk, action="pass_completion")
+    _payment, created = pay(**pay_args(case, county))
     assert created
     assert RenovationCase.objects.get(pk=case.pk).state == CaseState.PAID
     # The works' inspector is still kept from the completion check (DOMAIN.md).
     other = case_in_state(CaseState.WORKS_FINISHED, photos=False)
     appraised_by(other, other.team["inspector"])
     with pytest.raises(CaseRefused, match="supervised the works"):
-        case_act(user=county, case_id=other.pk, action="pass_completion")
+        act(user=county, case_id=other.pk, action="pass_completion")
 
 
 def test_available_actions_say_why_separation_of_duties_holds_the_step():
@@ -208,6 +215,7 @@ def test_available_actions_say_why_separation_of_duties_holds_the_step():
         "label": "Pass the completion check",
         "allowed": False,
         "reason": appraised_message(county),
+        "flags": [],
     }
     assert actions["fail_completion"]["allowed"] is True  # sending back is not a pass
     township = case.team["township"]
@@ -223,47 +231,45 @@ def test_available_actions_say_why_separation_of_duties_holds_the_step():
 def test_a_repeated_step_key_is_refused_to_another_role_not_answered():
     case = case_in_state(CaseState.APPLIED, photos=False)
     township = case.team["township"]
-    case_act(user=township, case_id=case.pk, action="village_review", request_key="rk-1")
+    act(user=township, case_id=case.pk, action="village_review", request_key="rk-1")
     count = CaseEvent.objects.count()
     with pytest.raises(CaseForbidden) as refused:
-        case_act(
-            user=case.team["auditor"], case_id=case.pk, action="village_review", request_key="rk-1"
-        )
+        act(user=case.team["auditor"], case_id=case.pk, action="village_review", request_key="rk-1")
     assert str(refused.value.message) == (
         "Your role (Auditor) may not take the step “Village review”."
     )
     # The same role, another person: the key is theirs, not this user's.
     other = UserFactory(role=Role.TOWNSHIP_OFFICIAL, regions=[make_region("520399100")])
     with pytest.raises(IdempotencyConflict) as conflict:
-        case_act(user=other, case_id=case.pk, action="village_review", request_key="rk-1")
+        act(user=other, case_id=case.pk, action="village_review", request_key="rk-1")
     assert str(conflict.value.message) == (
         "The request key rk-1 was already used by another user; a new request needs a new key."
     )
     # Outside the user's regions: not found, as a first request.
     outsider = UserFactory(role=Role.INSPECTOR, regions=[make_region("520399101200")])
     with pytest.raises(Http404):
-        case_act(user=outsider, case_id=case.pk, action="village_review", request_key="rk-1")
+        act(user=outsider, case_id=case.pk, action="village_review", request_key="rk-1")
     assert CaseEvent.objects.count() == count
     # The one who sent it gets the stored answer.
-    again = case_act(user=township, case_id=case.pk, action="village_review", request_key="rk-1")
+    again = act(user=township, case_id=case.pk, action="village_review", request_key="rk-1")
     assert again.state == CaseState.VILLAGE_REVIEWED
 
 
 def test_a_repeated_payment_key_is_refused_to_who_may_not_pay():
     case = case_in_state(CaseState.COMPLETION_PASSED, photos=False)
     county = case.team["county"]
-    payment, _created = case_pay(**pay_args(case, county, amount="100", request_key="pk-1"))
+    payment, _created = pay(**pay_args(case, county, amount="100", request_key="pk-1"))
     with pytest.raises(CaseForbidden) as refused:
-        case_pay(**pay_args(case, case.team["township"], amount="100", request_key="pk-1"))
+        pay(**pay_args(case, case.team["township"], amount="100", request_key="pk-1"))
     assert str(refused.value.message) == (
         "Your role (Township official) may not take the step “Record a payment”."
     )
     with pytest.raises(IdempotencyConflict):
-        case_pay(**pay_args(case, county_official(case), amount="100", request_key="pk-1"))
+        pay(**pay_args(case, county_official(case), amount="100", request_key="pk-1"))
     outsider = UserFactory(role=Role.COUNTY_OFFICIAL, regions=[make_region("520398")])
     with pytest.raises(Http404):
-        case_pay(**pay_args(case, outsider, amount="100", request_key="pk-1"))
-    again, created = case_pay(**pay_args(case, county, amount="100", request_key="pk-1"))
+        pay(**pay_args(case, outsider, amount="100", request_key="pk-1"))
+    again, created = pay(**pay_args(case, county, amount="100", request_key="pk-1"))
     assert (again.pk, created, Payment.objects.count()) == (payment.pk, False, 1)
 
 
@@ -319,17 +325,18 @@ def test_over_the_api_the_appraiser_may_not_pass_nor_the_passer_pay():
     appraised_by(case, county)
     url = f"/api/cases/{case.pk}/act/"
     response = api(county).post(
-        url, {"action": "pass_completion", "request_key": "api-pc-1"}, format="json"
+        url, {**CONFIRMED, "action": "pass_completion", "request_key": "api-pc-1"}, format="json"
     )
     assert response.status_code == 403
     assert response.json() == {"detail": appraised_message(county)}
     body = api(county2).get(f"/api/cases/{case.pk}/").json()
     assert {a["action"]: a["allowed"] for a in body["available_actions"]}["pass_completion"]
     response = api(county2).post(
-        url, {"action": "pass_completion", "request_key": "api-pc-2"}, format="json"
+        url, {**CONFIRMED, "action": "pass_completion", "request_key": "api-pc-2"}, format="json"
     )
     assert response.status_code == 200
     pay = {
+        **CONFIRMED,
         "amount": "20000",
         "paid_on": timezone.localdate().isoformat(),
         "reference": "TR-1",
@@ -346,7 +353,7 @@ def test_over_the_api_the_appraiser_may_not_pass_nor_the_passer_pay():
 def test_over_the_api_a_replayed_key_is_refused_to_another_role_and_household():
     case = case_in_state(CaseState.TOWNSHIP_CHECKED, photos=False)
     url = f"/api/cases/{case.pk}/act/"
-    body = {"action": "county_approve", "request_key": "api-k-1"}
+    body = {**CONFIRMED, "action": "county_approve", "request_key": "api-k-1"}
     assert api(case.team["county"]).post(url, body, format="json").status_code == 200
     replay = api(case.team["township"]).post(url, body, format="json")
     assert replay.status_code == 403
@@ -400,14 +407,19 @@ def test_the_case_page_offers_no_step_separation_of_duties_forbids_and_says_why(
     )
     client.post(
         reverse("cases:case_act", args=[case.pk]),
-        {"action": "pass_completion", "request_key": "page-pc-1"},
+        {**CONFIRMED, "action": "pass_completion", "request_key": "page-pc-1"},
     )
     response = client.get(reverse("cases:case_detail", args=[case.pk]))
     assert 'name="amount"' not in response.content.decode()
     assert f"Record a payment : {passed_message(county2)}" in text(response)
     refused = client.post(
         reverse("cases:case_pay", args=[case.pk]),
-        {"amount": "1000", "paid_on": timezone.localdate().isoformat(), "reference": "R1"},
+        {
+            **CONFIRMED,
+            "amount": "1000",
+            "paid_on": timezone.localdate().isoformat(),
+            "reference": "R1",
+        },
     )
     assert refused.status_code == 403
     assert passed_message(county2) in text(refused)
@@ -425,6 +437,7 @@ def test_on_the_pages_a_replayed_key_is_refused_to_another_role_and_another_user
     county = case.team["county"]
     url = reverse("cases:case_pay", args=[case.pk])
     form = {
+        **CONFIRMED,
         "amount": "100",
         "paid_on": timezone.localdate().isoformat(),
         "reference": "R1",

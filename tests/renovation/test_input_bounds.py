@@ -8,7 +8,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from renovation.models import CaseState, Payment, RenovationCase
-from tests.renovation.factories import case_in_state
+from tests.renovation.factories import CONFIRMED, case_in_state
 
 pytestmark = pytest.mark.django_db
 
@@ -54,13 +54,21 @@ def test_a_payment_date_before_1900_or_in_the_future_is_refused(paid_on, message
     if paid_on == "future":
         paid_on = tomorrow.isoformat()
     message = message.format(today=today.isoformat(), tomorrow=tomorrow.isoformat())
-    body = {"amount": "1", "paid_on": paid_on, "reference": "R-1", "request_key": "pay-bound"}
+    body = {
+        **CONFIRMED,
+        "amount": "1",
+        "paid_on": paid_on,
+        "reference": "R-1",
+        "request_key": "pay-bound",
+    }
 
     response = api(case.team["county"]).post(f"/api/cases/{case.pk}/payments/", body, format="json")
     page = reverse("cases:case_pay", args=[case.pk])
     form_client = APIClient()
     form_client.force_login(case.team["county"])
-    form = form_client.post(page, {"amount": "1", "paid_on": paid_on, "reference": "R-2"})
+    form = form_client.post(
+        page, {**CONFIRMED, "amount": "1", "paid_on": paid_on, "reference": "R-2"}
+    )
 
     assert response.status_code == 400
     assert response.json() == {"paid_on": [message]}
@@ -76,7 +84,7 @@ def test_a_batch_with_an_impossible_case_number_says_so(client, value):
 
     response = client.post(
         reverse("cases:case_batch"),
-        {"action": "village_review", "cases": [value, case.pk]},
+        {**CONFIRMED, "action": "village_review", "cases": [value, case.pk]},
         follow=True,
     )
 
@@ -91,7 +99,7 @@ def test_a_completion_check_of_an_out_of_range_id_is_a_field_error(client):
 
     response = client.post(
         reverse("cases:case_act", args=[case.pk]),
-        {"action": "pass_completion", "inspection": "99999999999999999999"},
+        {**CONFIRMED, "action": "pass_completion", "inspection": "99999999999999999999"},
     )
 
     assert response.status_code == 400

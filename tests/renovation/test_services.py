@@ -15,15 +15,17 @@ from inspections.models import InspectionKind, PhotoAngle, PhotoStage
 from renovation.errors import CaseForbidden, CaseRefused, CaseStateConflict
 from renovation.models import CaseEvent, CaseEventKind, CaseState, Payment, RenovationCase
 from renovation.selectors import available_actions, case_evidence
-from renovation.services import case_act, case_open, case_pay
+from renovation.services import case_open
 from renovation.workflow import STEPS
 from tests.factories import UserFactory, make_region
 from tests.renovation.factories import (
+    act,
     appraise,
     backdate_notice,
     case_in_state,
     case_team,
     eligible_house,
+    pay,
     photograph,
     subsidy_standard,
 )
@@ -249,7 +251,7 @@ def test_one_open_case_per_house(ready):
         f"Household {house.household.archive_no} already has an open case "
         f"(no. {first.pk}, Applied); close it before opening another."
     )
-    case_act(user=team["township"], case_id=first.pk, action="withdraw", reason="Moved away.")
+    act(user=team["township"], case_id=first.pk, action="withdraw", reason="Moved away.")
     second, _created = case_open(user=team["inspector"], **open_args(house))
     assert second.pk != first.pk
 
@@ -293,12 +295,15 @@ def test_each_step_is_allowed_to_its_roles(action, who):
     if action == "township_check":
         backdate_notice(case)
     prepare_step(case, action)
-    before = CaseEvent.objects.count()
+    # The test photos' flags are acknowledged with the step (one event each): one
+    # transition besides them.
+    steps = CaseEvent.objects.exclude(kind=CaseEventKind.ACKNOWLEDGE)
+    before = steps.count()
     user = case.team[who]
-    done = case_act(user=user, case_id=case.pk, action=action, reason=reason_for(action))
+    done = act(user=user, case_id=case.pk, action=action, reason=reason_for(action))
     assert done.state == TARGET[action]
     event = CaseEvent.objects.latest("id")
-    assert CaseEvent.objects.count() == before + 1
+    assert steps.count() == before + 1
     assert (event.case_id, event.kind, event.from_state, event.to_state) == (
         case.pk,
         CaseEventKind.TRANSITION,
@@ -318,7 +323,7 @@ def test_each_step_is_forbidden_to_other_roles_and_changes_nothing(action):
     before = snapshot(case)
     for who in sorted(set(ROLE_KEYS) - allowed):
         with pytest.raises(CaseForbidden) as forbidden:
-            case_act(user=case.team[who], case_id=case.pk, action=action, reason="Because.")
+            act(user=case.team[who], case_id=case.pk, action=action, reason="Because.")
         assert str(forbidden.value.message) == (
             f"Your role ({ROLE_LABEL[who]}) may not take the step “{STEPS[action].label}”."
         )
@@ -334,11 +339,11 @@ def test_a_step_from_the_wrong_state_is_a_conflict_and_changes_nothing():
         if CaseState.VILLAGE_REVIEWED in STEPS[action].from_states:
             continue
         with pytest.raises(CaseStateConflict) as conflict:
-            case_act(user=admin, case_id=case.pk, action=action, reason="Because.")
+            act(user=admin, case_id=case.pk, action=action, reason="Because.")
         assert conflict.value.status == 409
         assert snapshot(case) == before
     with pytest.raises(CaseStateConflict) as conflict:
-        case_act(user=admin, case_id=case.pk, action="county_approve")
+        act(user=admin, case_id=case.pk, action="county_approve")
     assert str(conflict.value.message) == (
         f"Case {case.pk} is Reviewed by the village; “County approval” is possible only "
         "from: Checked by the township."
@@ -352,7 +357,7 @@ def test_closed_cases_take_no_step(state):
     before = snapshot(case)
     for action in ALLOWED:
         with pytest.raises(CaseStateConflict):
-            case_act(user=case.team["admin"], case_id=case.pk, action=action, reason="R.")
+            act(user=case.team["admin"], case_id=case.pk, action=action, reason="R.")
     assert snapshot(case) == before
     assert available_actions(user=case.team["admin"], case=case) == []
 
@@ -361,7 +366,7 @@ def test_closed_cases_take_no_step(state):
 def test_reject_only_before_county_approval():
     case = case_in_state(CaseState.COUNTY_APPROVED, photos=False)
     with pytest.raises(CaseStateConflict) as conflict:
-        case_act(user=case.team["county"], case_id=case.pk, action="reject", reason="No.")
+        act(user=case.team["county"], case_id=case.pk, action="reject", reason="No.")
     assert str(conflict.value.message) == (
         f"Case {case.pk} is Approved by the county; “Reject” is possible only from: Applied, "
         "Reviewed by the village, Publicly noticed, Checked by the township."
@@ -380,7 +385,7 @@ def test_reject_and_withdraw_need_a_reason(action, message):
     case = case_in_state(CaseState.APPLIED, photos=False)
     before = snapshot(case)
     with pytest.raises(CaseRefused) as refused:
-        case_act(user=case.team["township"], case_id=case.pk, action=action, reason="  ")
+        act(user=case.team["township"], case_id=case.pk, action=action, reason="  ")
     assert str(refused.value.message) == message
     assert snapshot(case) == before
 
@@ -388,9 +393,7 @@ def test_reject_and_withdraw_need_a_reason(action, message):
 @pytest.mark.django_db
 def test_reject_closes_the_case_with_its_reason_and_frees_the_house():
     case = case_in_state(CaseState.NOTICED, photos=False)
-    done = case_act(
-        user=case.team["county"], case_id=case.pk, action="reject", reason=" Second house. "
-    )
+    done = act(user=case.team["county"], case_id=case.pk, action="reject", reason=" Second house. ")
     done.house.refresh_from_db()
     assert (done.state, done.closing_reason) == ("rejected", "Second house.")
     assert done.house.renovation_status == RenovationStatus.NONE
@@ -401,7 +404,7 @@ def test_reject_closes_the_case_with_its_reason_and_frees_the_house():
 def test_unknown_step_is_refused():
     case = case_in_state(CaseState.APPLIED, photos=False)
     with pytest.raises(CaseRefused) as refused:
-        case_act(user=case.team["admin"], case_id=case.pk, action="approve")
+        act(user=case.team["admin"], case_id=case.pk, action="approve")
     assert str(refused.value.message) == (
         "“approve” is not a step; use one of: village_review, notice, township_check, "
         "county_approve, start_works, finish_works, pass_completion, fail_completion, "
@@ -414,9 +417,9 @@ def test_a_case_outside_the_users_regions_is_not_found():
     case = case_in_state(CaseState.APPLIED, photos=False)
     stranger = UserFactory(role=Role.TOWNSHIP_OFFICIAL, regions=[make_region("520399101")])
     with pytest.raises(Http404):
-        case_act(user=stranger, case_id=case.pk, action="village_review")
+        act(user=stranger, case_id=case.pk, action="village_review")
     with pytest.raises(Http404):
-        case_act(user=case.team["township"], case_id=999999, action="village_review")
+        act(user=case.team["township"], case_id=999999, action="village_review")
 
 
 # ---------------------------------------------------------------------------------------
@@ -427,20 +430,20 @@ def test_a_case_outside_the_users_regions_is_not_found():
 def test_township_check_waits_for_the_notice_period(settings):
     case = case_in_state(CaseState.VILLAGE_REVIEWED, photos=False)
     team = case.team
-    case = case_act(user=team["township"], case_id=case.pk, action="notice")
+    case = act(user=team["township"], case_id=case.pk, action="notice")
     case.team = team
     started = timezone.localtime(case.notice_started_at).date()
     ends = timezone.localtime(case.notice_started_at + datetime.timedelta(days=7)).date()
     before = snapshot(case)
     with pytest.raises(CaseRefused) as refused:
-        case_act(user=case.team["township"], case_id=case.pk, action="township_check")
+        act(user=case.team["township"], case_id=case.pk, action="township_check")
     assert str(refused.value.message) == (
         f"The public notice started on {started.isoformat()} and must stand 7 days: the "
         f"township may check it from {ends.isoformat()}."
     )
     assert snapshot(case) == before
     backdate_notice(case, days=7)
-    done = case_act(user=case.team["township"], case_id=case.pk, action="township_check")
+    done = act(user=case.team["township"], case_id=case.pk, action="township_check")
     assert done.state == CaseState.TOWNSHIP_CHECKED
 
 
@@ -450,17 +453,17 @@ def test_start_works_needs_before_photos_of_every_required_slot():
     inspection = case.entry_appraisal.inspection
     before = snapshot(case)
     with pytest.raises(CaseRefused) as refused:
-        case_act(user=case.team["inspector"], case_id=case.pk, action="start_works")
+        act(user=case.team["inspector"], case_id=case.pk, action="start_works")
     assert str(refused.value.message) == "Before-photos are missing for: Front, Roof."
     assert snapshot(case) == before
     # An after-photo of the roof is not a before-photo.
     photograph(inspection, PhotoStage.BEFORE, [PhotoAngle.FRONT], seed=5)
     photograph(inspection, PhotoStage.AFTER, [PhotoAngle.ROOF], seed=6)
     with pytest.raises(CaseRefused) as refused:
-        case_act(user=case.team["inspector"], case_id=case.pk, action="start_works")
+        act(user=case.team["inspector"], case_id=case.pk, action="start_works")
     assert str(refused.value.message) == "Before-photos are missing for: Roof."
     photograph(inspection, PhotoStage.BEFORE, [PhotoAngle.ROOF], seed=7)
-    done = case_act(user=case.team["inspector"], case_id=case.pk, action="start_works")
+    done = act(user=case.team["inspector"], case_id=case.pk, action="start_works")
     done.house.refresh_from_db()
     assert (done.state, done.works_inspector) == ("works_started", case.team["inspector"])
     assert done.house.renovation_status == RenovationStatus.IN_PROGRESS
@@ -470,15 +473,15 @@ def test_start_works_needs_before_photos_of_every_required_slot():
 def test_finish_works_needs_after_photos():
     case = case_in_state(CaseState.WORKS_STARTED)
     with pytest.raises(CaseRefused) as refused:
-        case_act(user=case.team["inspector"], case_id=case.pk, action="finish_works")
+        act(user=case.team["inspector"], case_id=case.pk, action="finish_works")
     assert str(refused.value.message) == "After-photos are missing for: Front, Roof."
     completion = appraise(case.house, case.team["inspector2"], "A", kind=InspectionKind.COMPLETION)
     photograph(completion.inspection, PhotoStage.AFTER, ["front"], seed=20)
     with pytest.raises(CaseRefused) as refused:
-        case_act(user=case.team["inspector"], case_id=case.pk, action="finish_works")
+        act(user=case.team["inspector"], case_id=case.pk, action="finish_works")
     assert str(refused.value.message) == "After-photos are missing for: Roof."
     photograph(completion.inspection, PhotoStage.AFTER, ["roof"], seed=21)
-    done = case_act(user=case.team["inspector"], case_id=case.pk, action="finish_works")
+    done = act(user=case.team["inspector"], case_id=case.pk, action="finish_works")
     assert done.state == CaseState.WORKS_FINISHED
 
 
@@ -495,7 +498,7 @@ def test_completion_appraisal_by_the_works_inspector_is_refused():
     )
     before = snapshot(case)
     with pytest.raises(CaseRefused) as refused:
-        case_act(user=case.team["county"], case_id=case.pk, action="pass_completion")
+        act(user=case.team["county"], case_id=case.pk, action="pass_completion")
     assert str(refused.value.message) == (
         f"The completion appraisal was made by the inspector who supervised the works "
         f"({works_inspector.username}); another inspector must make it."
@@ -505,7 +508,7 @@ def test_completion_appraisal_by_the_works_inspector_is_refused():
     assert evidence["completion"]["different_person"] is False
     assert evidence["completion"]["acceptable"] is False
     # The other inspector's appraisal, named explicitly, passes.
-    done = case_act(
+    done = act(
         user=case.team["county"],
         case_id=case.pk,
         action="pass_completion",
@@ -531,7 +534,7 @@ def test_completion_graded_c_cannot_pass_and_the_house_follows_the_grade():
     case.house.refresh_from_db()
     assert case.house.safety_grade == "C"
     with pytest.raises(CaseRefused) as refused:
-        case_act(user=case.team["township"], case_id=case.pk, action="pass_completion")
+        act(user=case.team["township"], case_id=case.pk, action="pass_completion")
     day = timezone.localtime(completion.inspection.started_at).date().isoformat()
     assert str(refused.value.message) == (
         f"The completion appraisal of {day} grades the house C; it must be A or B to pass "
@@ -544,18 +547,18 @@ def test_the_official_who_supervised_the_works_may_not_pass_them():
     case = case_in_state(CaseState.COUNTY_APPROVED)
     township = case.team["township"]
     photograph(case.entry_appraisal.inspection, PhotoStage.BEFORE, ["front", "roof"])
-    case_act(user=township, case_id=case.pk, action="start_works")
+    act(user=township, case_id=case.pk, action="start_works")
     completion = appraise(case.house, case.team["inspector2"], "B", kind=InspectionKind.COMPLETION)
     photograph(completion.inspection, PhotoStage.AFTER, ["front", "roof"], seed=30)
-    case_act(user=township, case_id=case.pk, action="finish_works")
+    act(user=township, case_id=case.pk, action="finish_works")
     with pytest.raises(CaseRefused) as refused:
-        case_act(user=township, case_id=case.pk, action="pass_completion")
+        act(user=township, case_id=case.pk, action="pass_completion")
     assert str(refused.value.message) == (
         f"You supervised the works ({township.username}); another official must pass the "
         "completion check."
     )
     assert (
-        case_act(user=case.team["county"], case_id=case.pk, action="pass_completion").state
+        act(user=case.team["county"], case_id=case.pk, action="pass_completion").state
         == CaseState.COMPLETION_PASSED
     )
 
@@ -563,9 +566,9 @@ def test_the_official_who_supervised_the_works_may_not_pass_them():
 @pytest.mark.django_db
 def test_no_completion_check_recorded_is_refused():
     case = case_in_state(CaseState.WORKS_STARTED, photos=False)
-    case_act(user=case.team["inspector"], case_id=case.pk, action="finish_works")
+    act(user=case.team["inspector"], case_id=case.pk, action="finish_works")
     with pytest.raises(CaseRefused) as refused:
-        case_act(user=case.team["county"], case_id=case.pk, action="pass_completion")
+        act(user=case.team["county"], case_id=case.pk, action="pass_completion")
     assert str(refused.value.message) == (
         "No completion check with an appraisal has been recorded for this house since the "
         "works; an inspector other than the works' inspector must make one."
@@ -576,9 +579,9 @@ def test_no_completion_check_recorded_is_refused():
 def test_failed_completion_goes_back_to_works_with_the_fixes_then_can_pass():
     case = case_in_state(CaseState.WORKS_FINISHED)
     with pytest.raises(CaseRefused) as refused:
-        case_act(user=case.team["county"], case_id=case.pk, action="fail_completion")
+        act(user=case.team["county"], case_id=case.pk, action="fail_completion")
     assert str(refused.value.message) == "Write the fixes required before the check can pass."
-    back = case_act(
+    back = act(
         user=case.team["county"],
         case_id=case.pk,
         action="fail_completion",
@@ -586,10 +589,11 @@ def test_failed_completion_goes_back_to_works_with_the_fixes_then_can_pass():
     )
     assert back.state == CaseState.WORKS_STARTED
     assert back.events.latest("id").reason == "Roof drainage missing."
-    case_act(user=case.team["inspector"], case_id=case.pk, action="finish_works")
-    done = case_act(user=case.team["township"], case_id=case.pk, action="pass_completion")
+    act(user=case.team["inspector"], case_id=case.pk, action="finish_works")
+    done = act(user=case.team["township"], case_id=case.pk, action="pass_completion")
     assert done.state == CaseState.COMPLETION_PASSED
-    assert list(done.events.values_list("to_state", flat=True)) == [
+    transitions = done.events.exclude(kind=CaseEventKind.ACKNOWLEDGE)
+    assert list(transitions.values_list("to_state", flat=True)) == [
         "applied",
         "village_reviewed",
         "noticed",
@@ -618,6 +622,7 @@ def test_case_evidence_lists_present_and_missing_slots_and_the_completion_check(
         "works_inspector": None,
         "different_person": None,
         "acceptable": False,
+        "flagged": [],
     }
     done = case_in_state(CaseState.WORKS_FINISHED)
     evidence = case_evidence(case=done)
@@ -636,7 +641,7 @@ def test_case_evidence_lists_present_and_missing_slots_and_the_completion_check(
 def test_available_actions_say_why_the_next_step_is_not_yet_possible():
     case = case_in_state(CaseState.VILLAGE_REVIEWED, photos=False)
     team = case.team
-    case = case_act(user=team["township"], case_id=case.pk, action="notice")
+    case = act(user=team["township"], case_id=case.pk, action="notice")
     case.team = team
     ends = timezone.localtime(case.notice_started_at + datetime.timedelta(days=7)).date()
     started = timezone.localtime(case.notice_started_at).date()
@@ -650,15 +655,17 @@ def test_available_actions_say_why_the_next_step_is_not_yet_possible():
             "label": "Township check",
             "allowed": False,
             "reason": notice_reason,
+            "flags": [],
         },
-        {"action": "reject", "label": "Reject", "allowed": True, "reason": ""},
-        {"action": "withdraw", "label": "Withdraw", "allowed": True, "reason": ""},
+        {"action": "reject", "label": "Reject", "allowed": True, "reason": "", "flags": []},
+        {"action": "withdraw", "label": "Withdraw", "allowed": True, "reason": "", "flags": []},
     ]
     assert available_actions(user=case.team["inspector"], case=case)[0] == {
         "action": "township_check",
         "label": "Township check",
         "allowed": False,
         "reason": "Your role (Inspector) may not take the step “Township check”.",
+        "flags": [],
     }
 
 
@@ -678,7 +685,7 @@ def test_payments_never_exceed_the_subsidy_and_close_the_case_when_full():
     case = case_in_state(CaseState.COMPLETION_PASSED, photos=False)
     county = case.team["county"]
     today = timezone.localdate()
-    first, _created = case_pay(
+    first, _created = pay(
         user=county, case_id=case.pk, amount="12000", paid_on=today, reference="BANK-001"
     )
     case.refresh_from_db()
@@ -686,15 +693,13 @@ def test_payments_never_exceed_the_subsidy_and_close_the_case_when_full():
     assert (case.state, case.paid_total) == ("completion_passed", Decimal("12000.00"))
     before = snapshot(case)
     with pytest.raises(CaseRefused) as refused:
-        case_pay(
-            user=county, case_id=case.pk, amount="8000.01", paid_on=today, reference="BANK-002"
-        )
+        pay(user=county, case_id=case.pk, amount="8000.01", paid_on=today, reference="BANK-002")
     assert str(refused.value.message) == (
         "A payment of 8,000.01 yuan would bring the total to 20,000.01 yuan, above the "
         "subsidy of 20,000 yuan; at most 8,000 yuan remains to pay."
     )
     assert snapshot(case) == before
-    case_pay(user=county, case_id=case.pk, amount="8000", paid_on=today, reference="BANK-002")
+    pay(user=county, case_id=case.pk, amount="8000", paid_on=today, reference="BANK-002")
     case.refresh_from_db()
     assert (case.state, case.paid_total) == ("paid", Decimal("20000.00"))
     events = list(case.events.filter(kind=CaseEventKind.PAYMENT).order_by("id"))
@@ -703,7 +708,7 @@ def test_payments_never_exceed_the_subsidy_and_close_the_case_when_full():
         ("completion_passed", "paid", "8000", "20000.00"),
     ]
     with pytest.raises(CaseStateConflict):
-        case_pay(user=county, case_id=case.pk, amount="1", paid_on=today, reference="X")
+        pay(user=county, case_id=case.pk, amount="1", paid_on=today, reference="X")
     assert verify_chain()[1] is None
 
 
@@ -723,7 +728,7 @@ def test_bad_payments_are_refused(kw, message):
     args = {"amount": "100", "paid_on": timezone.localdate(), "reference": "R-1", **kw}
     before = snapshot(case)
     with pytest.raises(CaseRefused) as refused:
-        case_pay(user=case.team["county"], case_id=case.pk, **args)
+        pay(user=case.team["county"], case_id=case.pk, **args)
     assert str(refused.value.message) == message
     assert snapshot(case) == before
 
@@ -733,14 +738,12 @@ def test_payment_in_the_future_or_by_another_role_or_before_completion_is_refuse
     case = case_in_state(CaseState.COMPLETION_PASSED, photos=False)
     tomorrow = timezone.localdate() + datetime.timedelta(days=1)
     with pytest.raises(CaseRefused) as refused:
-        case_pay(
-            user=case.team["county"], case_id=case.pk, amount="1", paid_on=tomorrow, reference="R"
-        )
+        pay(user=case.team["county"], case_id=case.pk, amount="1", paid_on=tomorrow, reference="R")
     assert str(refused.value.message) == (
         f"The payment date {tomorrow.isoformat()} is in the future."
     )
     with pytest.raises(CaseForbidden) as forbidden:
-        case_pay(
+        pay(
             user=case.team["township"],
             case_id=case.pk,
             amount="1",
@@ -752,7 +755,7 @@ def test_payment_in_the_future_or_by_another_role_or_before_completion_is_refuse
     )
     early = case_in_state(CaseState.WORKS_FINISHED, photos=False)
     with pytest.raises(CaseStateConflict):
-        case_pay(
+        pay(
             user=early.team["county"],
             case_id=early.pk,
             amount="1",
@@ -765,7 +768,7 @@ def test_payment_in_the_future_or_by_another_role_or_before_completion_is_refuse
 @pytest.mark.django_db
 def test_a_case_with_payments_cannot_be_withdrawn():
     case = case_in_state(CaseState.COMPLETION_PASSED, photos=False)
-    case_pay(
+    pay(
         user=case.team["county"],
         case_id=case.pk,
         amount="500",
@@ -773,7 +776,7 @@ def test_a_case_with_payments_cannot_be_withdrawn():
         reference="R-1",
     )
     with pytest.raises(CaseRefused) as refused:
-        case_act(user=case.team["county"], case_id=case.pk, action="withdraw", reason="X")
+        act(user=case.team["county"], case_id=case.pk, action="withdraw", reason="X")
     assert str(refused.value.message) == (
         "500 yuan has already been paid on this case; a case with payments cannot be withdrawn."
     )
@@ -787,25 +790,17 @@ def test_a_case_with_payments_cannot_be_withdrawn():
 def test_a_repeated_request_key_returns_the_case_and_writes_nothing():
     case = case_in_state(CaseState.APPLIED, photos=False)
     township = case.team["township"]
-    first = case_act(
-        user=township, case_id=case.pk, action="village_review", request_key="k-review-1"
-    )
+    first = act(user=township, case_id=case.pk, action="village_review", request_key="k-review-1")
     count = CaseEvent.objects.count()
-    again = case_act(
-        user=township, case_id=case.pk, action="village_review", request_key="k-review-1"
-    )
+    again = act(user=township, case_id=case.pk, action="village_review", request_key="k-review-1")
     assert (again.pk, again.state) == (first.pk, CaseState.VILLAGE_REVIEWED)
     assert CaseEvent.objects.count() == count
     # The case moved on since: the repeat still answers with the case as it is now.
-    case_act(user=township, case_id=case.pk, action="notice")
-    again = case_act(
-        user=township, case_id=case.pk, action="village_review", request_key="k-review-1"
-    )
+    act(user=township, case_id=case.pk, action="notice")
+    again = act(user=township, case_id=case.pk, action="village_review", request_key="k-review-1")
     assert again.state == CaseState.NOTICED
     with pytest.raises(IdempotencyConflict):
-        case_act(
-            user=township, case_id=case.pk, action="reject", reason="x", request_key="k-review-1"
-        )
+        act(user=township, case_id=case.pk, action="reject", reason="x", request_key="k-review-1")
 
 
 @pytest.mark.django_db
@@ -826,8 +821,8 @@ def test_repeated_open_and_payment_keys_store_once(ready):
         "reference": "R-1",
         "request_key": "pay-1",
     }
-    p1, created = case_pay(**args)
-    p2, again_created = case_pay(**args)
+    p1, created = pay(**args)
+    p2, again_created = pay(**args)
     assert (p1.pk, created, again_created) == (p2.pk, True, False)
     assert Payment.objects.count() == 1
     case.refresh_from_db()
@@ -837,7 +832,8 @@ def test_repeated_open_and_payment_keys_store_once(ready):
 @pytest.mark.django_db
 def test_every_step_to_paid_appends_one_event_and_the_chain_verifies():
     case = case_in_state(CaseState.PAID)
-    kinds = list(case.events.order_by("id").values_list("kind", "from_state", "to_state"))
+    steps = case.events.exclude(kind=CaseEventKind.ACKNOWLEDGE).order_by("id")
+    kinds = list(steps.values_list("kind", "from_state", "to_state"))
     assert kinds == [
         ("opened", "", "applied"),
         ("transition", "applied", "village_reviewed"),
@@ -849,7 +845,13 @@ def test_every_step_to_paid_appends_one_event_and_the_chain_verifies():
         ("transition", "works_finished", "completion_passed"),
         ("payment", "completion_passed", "paid"),
     ]
-    assert verify_chain() == (9, None)
+    # And the acknowledgements of the test photos' flags, in the same chain.
+    acks = case.events.filter(kind=CaseEventKind.ACKNOWLEDGE)
+    assert set(acks.values_list("data__for_step", flat=True)) == {
+        "start_works",
+        "finish_works",
+    }
+    assert verify_chain() == (9 + acks.count(), None)
     case.house.refresh_from_db()
     assert (case.house.renovation_status, case.house.safety_grade) == ("completed", "A")
 
@@ -870,7 +872,7 @@ def test_two_officials_approving_at_once_make_exactly_one_transition():
     def approve(i):
         try:
             barrier.wait()
-            results[i] = case_act(user=officials[i], case_id=case.pk, action="county_approve")
+            results[i] = act(user=officials[i], case_id=case.pk, action="county_approve")
         except Exception as error:  # noqa: BLE001 - the test inspects what each thread got
             results[i] = error
         finally:
