@@ -153,6 +153,10 @@ DATABASE_URL = (
     env.str("DATABASE_URL", default="") or f"spatialite:///{BASE_DIR / 'var' / 'anju.sqlite3'}"
 )
 DATABASES = {"default": environ.Env.db_url_config(DATABASE_URL)}
+# Seconds a database connection is kept for the next request (0: one per request). Behind
+# gunicorn set it (docs/deploy.md): a new PostgreSQL connection costs more than a map tile.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=0)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"].endswith("spatialite"):
     DATABASES["default"].setdefault("OPTIONS", {})
     # Imports and the seeder write in long transactions; wait rather than fail.

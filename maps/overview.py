@@ -242,6 +242,8 @@ def overview_context(*, request, region, form, filters, colour: str, measure: st
         },
         "text": {
             "households": _("households"),
+            # "%(label)s: %(value)s" with the language's own colon (Chinese ：).
+            "label_value": _("%(label)s: %(value)s"),
             "loading": _("Loading households…"),
             "failed": _("Some households could not be loaded. Move the map to try again."),
         },

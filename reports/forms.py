@@ -15,7 +15,6 @@ from renovation.models import FUNDING_YEAR_MAX, FUNDING_YEAR_MIN
 from reports.kinds import CRS_CHOICES, FORMATS, KINDS, kinds_for
 from reports.scope import filters_problem, list_filters_form
 
-# Query-string keys of a list page that are not filters.
 # Paging and sorting of the page the user was on: not filters of what to export.
 NOT_FILTERS = {"page", "csrfmiddlewaretoken", "after", "before", "sort"}
 

@@ -223,3 +223,54 @@ def test_household_list_is_all_chinese_for_a_chinese_browser(client, township_of
     parser.feed(page)
     left = [s for s in ENGLISH_ON_THE_LIST if any(s in piece for piece in parser.pieces)]
     assert left == []
+
+
+# Words we share with Django on purpose, translated our way in both places because the meaning
+# is the same and our word is the plainer one (、 is the Chinese enumeration comma).
+SAME_MEANING_OVERRIDES = {
+    ", ",
+    "active",
+    "Remove",
+    "Action",
+    "hash",
+    "Page not found",
+    "Log out",
+    "Debugging window (serialized value)",
+    "Summary",
+    "Filter",
+}
+
+
+def test_catalogue_does_not_override_djangos_own_words():
+    """Our catalogue is searched before Django's: a msgid we share with Django (or its admin)
+    without a context keeps Django's translation unless listed above, or the admin changes its
+    words (our "Change" once made the admin's 修改 read 切换). Words of our own in another
+    sense go under a context."""
+    import django
+    import polib as _polib
+
+    root = Path(django.__file__).parent
+    theirs: dict[str, str] = {}
+    for mo in [
+        root / "conf/locale/zh_Hans/LC_MESSAGES/django.po",
+        root / "contrib/admin/locale/zh_Hans/LC_MESSAGES/django.po",
+        root / "contrib/auth/locale/zh_Hans/LC_MESSAGES/django.po",
+        root / "contrib/gis/locale/zh_Hans/LC_MESSAGES/django.po",
+    ]:
+        if mo.exists():
+            for entry in _polib.pofile(str(mo)):
+                if not entry.msgctxt and entry.msgstr and not entry.msgid_plural:
+                    theirs.setdefault(entry.msgid, entry.msgstr)
+    clashes = [
+        f"{entry.msgid!r}: ours {entry.msgstr!r}, Django's {theirs[entry.msgid]!r}"
+        for entry in _polib.pofile(str(PO))
+        if not entry.msgctxt
+        and not entry.obsolete
+        and entry.msgid in theirs
+        and entry.msgid not in SAME_MEANING_OVERRIDES
+        and entry.msgstr
+        and entry.msgstr != theirs[entry.msgid]
+    ]
+    assert not clashes, "\n".join(clashes)
+    with translation.override("zh-hans"):
+        assert translation.gettext("Change") == "修改"

@@ -69,7 +69,7 @@
       at += counts[i];
       var to = (at / total) * 360;
       stops.push(list[i].colour + " " + from.toFixed(1) + "deg " + to.toFixed(1) + "deg");
-      lines.push(escapeHtml(list[i].label) + ": " + counts[i]);
+      lines.push(escapeHtml(config.text.label_value.replace("%(label)s", list[i].label).replace("%(value)s", counts[i])));
     }
     var size = Math.round(22 + Math.min(20, Math.log(p.n) * 4));
     var html =
