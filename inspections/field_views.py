@@ -134,6 +134,20 @@ def _strings() -> dict[str, str]:
         # Drafts: the form kept on the phone from the first tap.
         "draft_saved": _("Draft kept on this phone (%(time)s)."),
         "draft_failed": _("This draft could not be kept on this phone: %(reason)s"),
+        "draft_storage_full": _(
+            "This phone's storage is full: the last changes to this draft are not kept on "
+            "the phone, only on this screen. Do not close the page. Free some space (remove "
+            "an offline village below, or files on the phone); the next change tries again."
+        ),
+        "draft_photos_lost": _(
+            "Photos this draft had that the phone could not keep (its storage was full): "
+            "%(count)s. Take them again: %(slots)s"
+        ),
+        "send_storage_full": _(
+            "This phone's storage is full: the record could not be kept for sending. It is "
+            "still in the form. Free some space (remove an offline village, or files on the "
+            "phone), then send again."
+        ),
         "draft_resume": _("Resume"),
         "draft_discard": _("Discard"),
         "draft_discard_confirm": _(
@@ -190,6 +204,14 @@ def _strings() -> dict[str, str]:
         "villages_removed": _("Removed from this phone: %(village)s."),
         "villages_total": _("Villages on this phone take %(size)s in all."),
         "villages_none_kept": _("No village is kept on this phone yet."),
+        "villages_storage_full": _(
+            "This phone's storage is full: the download stopped and the village is not kept. "
+            "Remove villages you no longer need, or free space on the phone, then try again."
+        ),
+        # Translators: the villages of no township, grouped in the chooser.
+        "villages_no_township": _("Other villages"),
+        "villages_select_all": _("Select all (%(count)s)"),
+        "villages_chosen": _("Villages chosen: %(count)s"),
         "villages_storage_unavailable": _(
             "This browser cannot keep villages (private mode?): search needs the network."
         ),

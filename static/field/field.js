@@ -14,13 +14,19 @@
   var config = JSON.parse(document.getElementById("field-config").textContent);
   var strings = JSON.parse(document.getElementById("field-strings").textContent);
   var Queue = window.AnjuQueue;
-  var KNOWN_KEY = "anju-field-households";
+  // Households seen online, kept for offline search: one list per user, so that on a shared
+  // phone nobody is offered the households of another's regions. The list of old pages was
+  // one for all users: nobody can tell whose it is, so it goes.
+  var KNOWN_KEY = "anju-field-households-" + config.user.id;
+  var KNOWN_KEY_SHARED = "anju-field-households";
   var SLOTS_KEY = "anju-field-slots";
   var KNOWN_MAX = 500;
 
   var POLL_FIRST_MS = 3000;
   var POLL_MAX_MS = 60000;
   var SENT_SHOWN = 20;
+  // Thumbnails of sent photos fetched at once, to keep for the list offline.
+  var THUMBS_PARALLEL = 2;
 
   var state = {
     household: null,
@@ -37,6 +43,9 @@
     saved: null, // {client_uuid, label}: the record the "saved on this phone" notice is about
     writes: Promise.resolve(), // draft writes, one after the other
     pendingWrites: 0,
+    unsaved: {}, // "stage/angle" -> the photo not yet written to the draft (a refused write)
+    thumbUrls: {}, // photo client_uuid -> object URL of its kept thumbnail
+    fetchingThumbs: false,
   };
 
   function $(id) { return document.getElementById(id); }
@@ -180,6 +189,10 @@
 
   /* ---- households: search, near me, and the copies kept for offline use ---- */
 
+  function forgetSharedKnown() {
+    try { localStorage.removeItem(KNOWN_KEY_SHARED); } catch (error) { /* no storage: fine */ }
+  }
+
   function loadKnown() {
     try { return JSON.parse(localStorage.getItem(KNOWN_KEY)) || {}; } catch (error) { return {}; }
   }
@@ -247,8 +260,17 @@
     out.className = "find-status" + (warn ? " find-status--warn" : "");
   }
 
+  // On one bar of signal a request can hang for minutes: give up after this long and fall
+  // back to what the phone keeps, as when there is no network at all.
+  var LOOKUP_TIMEOUT_MS = 10000;
+
   function getJSON(url) {
-    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+    var controller = typeof AbortController === "function" ? new AbortController() : null;
+    var timer = controller ? setTimeout(function () { controller.abort(); }, LOOKUP_TIMEOUT_MS) : null;
+    var options = { credentials: "same-origin", headers: { Accept: "application/json" } };
+    if (controller) options.signal = controller.signal;
+    return fetch(url, options)
+      .finally(function () { if (timer) clearTimeout(timer); })
       .then(function (response) {
         if (response.status === 401 || response.status === 403 || response.redirected) {
           var expired = new Error(strings.session_expired);
@@ -690,20 +712,30 @@
 
   /* ---- drafts: the form in IndexedDB from the first tap ---- */
 
+  function errorText(error) {
+    return (error && (error.message || error.name)) || String(error);
+  }
+
+  /* Whether the draft is kept; a refused write says so and stays said until one succeeds
+   * (each write retries the photos refused before), never a silent loss. */
   function showDraftStatus(error) {
     var out = $("draft-status");
     out.dataset.pending = String(state.pendingWrites);
     if (error) {
-      out.textContent = fmt(strings.draft_failed, { reason: String(error) });
+      var full = Queue.isQuotaError(error);
+      out.textContent = full ? strings.draft_storage_full : fmt(strings.draft_failed, { reason: errorText(error) });
       out.className = "field-error";
+      out.dataset.error = full ? "quota" : "failed";
     } else if (state.draft && !state.pendingWrites) {
       out.textContent = fmt(strings.draft_saved, { time: formatTime(Date.now()) });
       out.className = "muted";
+      delete out.dataset.error;
     }
   }
 
-  /* Draft writes run one after the other, in the order of the changes: the last one wins. */
-  function write(work) {
+  /* Draft writes run one after the other, in the order of the changes: the last one wins.
+   * `quiet`: the caller says what went wrong (a record handed to the queue). */
+  function write(work, quiet) {
     state.pendingWrites += 1;
     showDraftStatus(null);
     var done = state.writes.then(work);
@@ -712,7 +744,8 @@
       showDraftStatus(null);
     }, function (error) {
       state.pendingWrites -= 1;
-      showDraftStatus(error);
+      if (quiet) showDraftStatus(null);
+      else showDraftStatus(error);
     });
     return done;
   }
@@ -732,35 +765,48 @@
     };
   }
 
-  /* Write the open form (and, with a slot key, that slot's photo) to its draft. */
+  function draftPhoto(draft, key, photo) {
+    return {
+      id: draft.id + "|" + key,
+      draft: draft.id,
+      key: key,
+      stage: photo.slot.stage,
+      angle: photo.slot.angle,
+      stage_label: photo.slot.stage_label || null,
+      angle_label: photo.slot.angle_label || null,
+      blob: photo.file,
+      name: photo.name,
+      type: photo.file.type || "image/jpeg",
+      taken_at: photo.taken_at,
+      file_modified: photo.file_modified,
+      position: photo.position,
+    };
+  }
+
+  /* Write the open form (and, with a slot key, that slot's photo) to its draft. A photo the
+   * phone refused to keep (full) goes again with every later write until one succeeds. */
   function saveDraft(photoKey) {
     var draft = state.draft;
     if (!draft || !state.household) return Promise.resolve(null);
     Object.assign(draft, formSnapshot(), { updated_at: new Date().toISOString() });
     var record = JSON.parse(JSON.stringify(draft));
-    var photoRecord = null;
-    var photo = photoKey && state.photos[photoKey];
-    if (photo) {
-      photoRecord = {
-        id: draft.id + "|" + photoKey,
-        draft: draft.id,
-        key: photoKey,
-        stage: photo.slot.stage,
-        angle: photo.slot.angle,
-        stage_label: photo.slot.stage_label || null,
-        angle_label: photo.slot.angle_label || null,
-        blob: photo.file,
-        name: photo.name,
-        type: photo.file.type || "image/jpeg",
-        taken_at: photo.taken_at,
-        file_modified: photo.file_modified,
-        position: photo.position,
-      };
-    }
+    if (photoKey && state.photos[photoKey]) state.unsaved[photoKey] = state.photos[photoKey];
+    var unsaved = Object.keys(state.unsaved).map(function (key) { return [key, state.unsaved[key]]; });
+    var photoRecords = unsaved.map(function (pair) { return draftPhoto(draft, pair[0], pair[1]); });
     return write(function () {
       // Sent or discarded meanwhile: nothing more to keep.
       if (draft.closed) return null;
-      return Queue.saveDraft(record, photoRecord);
+      return Queue.saveDraft(record, photoRecords).then(function () {
+        unsaved.forEach(function (pair) {
+          if (state.unsaved[pair[0]] === pair[1]) delete state.unsaved[pair[0]];
+        });
+      }, function (error) {
+        if (!photoRecords.length || !Queue.isQuotaError(error)) throw error;
+        // No room for the photos: keep the form without them if it fits (so that, resumed
+        // after a killed tab, the draft names the photos it lost), and still say so.
+        var fail = function () { throw error; };
+        return Queue.saveDraft(record, []).then(fail, fail);
+      });
     });
   }
 
@@ -831,9 +877,11 @@
     state.household = null;
     state.startedAt = null;
     state.draft = null;
+    state.unsaved = {};
     state.context = null;
     state.kind = currentKind();
     $("draft-status").textContent = "";
+    delete $("draft-status").dataset.error;
     renderContext();
   }
 
@@ -884,6 +932,20 @@
       updateAppraisal();
       showForm();
       showDraftStatus(null);
+      // Photos the form had that the phone could not keep (it was full): say which.
+      var lost = (draft.photos || []).filter(function (key) { return !state.photos[key]; });
+      if (lost.length) {
+        var out = $("draft-status");
+        out.textContent = fmt(strings.draft_photos_lost, {
+          count: lost.length,
+          slots: lost.map(function (key) {
+            var parts = key.split("/");
+            return slotLabel({ stage: parts[0], angle: parts[1] });
+          }).join(strings.list_separator),
+        });
+        out.className = "field-error";
+        out.dataset.error = "lost";
+      }
       loadContext(draft.household);
       locate({ timeout: 15000 }).catch(function () {});
       return renderDrafts();
@@ -1055,7 +1117,7 @@
       return write(function () {
         if (draft) draft.closed = true;
         return Queue.add(inspection, photos, draft ? draft.id : null);
-      }).then(function () {
+      }, true).then(function () {
         askForBackgroundSync();
         resetForm();
         state.saved = { client_uuid: clientUuid, label: inspection.household_label };
@@ -1070,7 +1132,10 @@
         throw error;
       });
     }).catch(function (error) {
-      errorBox.textContent = strings.storage_unavailable + " (" + error + ")";
+      // Nothing is lost: the form and its draft are as they were.
+      errorBox.textContent = Queue.isQuotaError(error)
+        ? strings.send_storage_full
+        : strings.storage_unavailable + " (" + errorText(error) + ")";
     }).finally(function () {
       $("submit").disabled = false;
     });
@@ -1083,7 +1148,8 @@
   }
 
   function renderQueue() {
-    return Queue.all().then(function (data) {
+    return Promise.all([Queue.all(), keptThumbs()]).then(function (both) {
+      var data = both[0];
       var list = $("queue-list");
       list.textContent = "";
       var counts = { waiting: 0, sent: 0, failed: 0 };
@@ -1174,25 +1240,99 @@
 
   /* ---- sent photos: what the server's checks found, and a retake where they found something ---- */
 
+  /* The user's sent records the list shows (the newest first), each with its sent photos. */
+  function sentShown(data) {
+    var shown = [];
+    data.inspections.forEach(function (record) {
+      if (record.status !== "sent" || record.user_id !== config.user.id || shown.length >= SENT_SHOWN) return;
+      var photos = data.photos.filter(function (p) { return p.inspection === record.client_uuid && p.status === "sent"; });
+      if (photos.length) shown.push({ record: record, photos: photos });
+    });
+    return shown;
+  }
+
+  /* Object URLs of the kept thumbnails of sent photos: one per photo for the page's life,
+   * revoked once its record has gone from the phone. */
+  function keptThumbs() {
+    return Queue.thumbs().then(function (list) {
+      var present = {};
+      list.forEach(function (thumb) {
+        if (!thumb.blob) return;
+        present[thumb.photo] = true;
+        if (!state.thumbUrls[thumb.photo]) state.thumbUrls[thumb.photo] = URL.createObjectURL(thumb.blob);
+      });
+      Object.keys(state.thumbUrls).forEach(function (photo) {
+        if (present[photo]) return;
+        URL.revokeObjectURL(state.thumbUrls[photo]);
+        delete state.thumbUrls[photo];
+      });
+    }).catch(function () { return null; });
+  }
+
+  /* Fetch, once, the thumbnail of each photo the Sent list shows and keep it as a Blob, so
+   * that the list shows offline too. A few at a time; stops at the first network error, a
+   * lost login or a full phone (the list then shows the server's copy while online). */
+  function keepSentThumbs(data) {
+    if (state.fetchingThumbs || navigator.onLine === false) return Promise.resolve(0);
+    var wanted = [];
+    sentShown(data).forEach(function (item) {
+      item.photos.forEach(function (photo) {
+        if (photo.server && photo.server.thumbnail_url && !state.thumbUrls[photo.client_uuid]) wanted.push(photo);
+      });
+    });
+    if (!wanted.length) return Promise.resolve(0);
+    state.fetchingThumbs = true;
+    var kept = 0;
+    var stopped = false;
+    function next() {
+      var photo = wanted.shift();
+      if (!photo || stopped) return Promise.resolve();
+      return fetch(photo.server.thumbnail_url, { credentials: "same-origin", headers: { Accept: "image/*" } })
+        .then(function (response) {
+          var type = response.headers.get("Content-Type") || "";
+          if (!response.ok || response.redirected || type.indexOf("image/") !== 0) {
+            if (response.status !== 404) stopped = true; // a 404 is one photo gone, not all
+            return null;
+          }
+          return response.blob().then(function (blob) {
+            return Queue.putThumb({
+              photo: photo.client_uuid,
+              inspection: photo.inspection,
+              user_id: photo.user_id,
+              blob: blob,
+              size: blob.size,
+              kept_at: Date.now(),
+            });
+          }).then(function () { kept += 1; });
+        })
+        .catch(function () { stopped = true; })
+        .then(next);
+    }
+    var workers = [];
+    for (var i = 0; i < THUMBS_PARALLEL; i += 1) workers.push(next());
+    return Promise.all(workers).then(function () {
+      state.fetchingThumbs = false;
+      return kept ? renderQueue().then(function () { return kept; }) : kept;
+    });
+  }
+
   function renderSent(data) {
     var list = $("sent-list");
     list.textContent = "";
-    var records = data.inspections.filter(function (record) {
-      return record.status === "sent" && record.user_id === config.user.id;
-    });
-    var shown = 0;
-    records.forEach(function (record) {
-      var photos = data.photos.filter(function (p) { return p.inspection === record.client_uuid && p.status === "sent"; });
-      if (!photos.length || shown >= SENT_SHOWN) return;
-      shown += 1;
-      var items = photos.map(function (photo) {
+    var shown = sentShown(data);
+    shown.forEach(function (entry) {
+      var record = entry.record;
+      var items = entry.photos.map(function (photo) {
         var server = photo.server || null;
         var label = slotLabel(photo);
         var flags = server && server.flags ? server.flags : [];
         var checking = !server || server.status === "pending";
+        // The kept copy when there is one; the server's only while online.
+        var kept = state.thumbUrls[photo.client_uuid];
+        var src = kept || (server && server.thumbnail_url && navigator.onLine !== false ? server.thumbnail_url : null);
         var children = [
-          server && server.thumbnail_url
-            ? el("img", { className: "sent-photo__thumb", src: server.thumbnail_url, alt: label })
+          src
+            ? el("img", { className: "sent-photo__thumb", src: src, alt: label, "data-kept": kept ? "true" : "false" })
             : el("span", { className: "sent-photo__thumb sent-photo__thumb--none" }),
           el("span", { className: "sent-photo__label", text: label }),
         ];
@@ -1227,7 +1367,7 @@
         el("ul", { className: "sent-photos" }, items),
       ]));
     });
-    $("sent").hidden = !shown;
+    $("sent").hidden = !shown.length;
   }
 
   /* Ask the server about sent photos until every one is processed; only when online. */
@@ -1236,7 +1376,7 @@
     state.pollTimer = null;
     if (!navigator.onLine) return Promise.resolve(null);
     return Queue.refreshPhotos({ userId: config.user.id, urls: config.urls }).then(function (result) {
-      return renderQueue().then(function () {
+      return renderQueue().then(keepSentThumbs).then(function () {
         if (result.pending > 0) {
           state.pollTimer = setTimeout(pollPhotos, state.pollDelay);
           state.pollDelay = Math.min(POLL_MAX_MS, Math.round(state.pollDelay * 1.5));
@@ -1265,6 +1405,8 @@
       force: force,
       onChange: function () { renderQueue(); },
     }).catch(function () { return null; })
+      // The oldest sent records beyond the limit go (their thumbnails with them).
+      .then(function () { return Queue.pruneSent().catch(function () { return null; }); })
       .then(renderQueue)
       .then(function (data) {
         scheduleRetry(data);
@@ -1320,6 +1462,7 @@
   window.addEventListener("offline", showNetwork);
 
   showNetwork();
+  forgetSharedKnown();
   state.kind = currentKind();
   renderSlots();
   updateAppraisal();

@@ -12,14 +12,20 @@
  * reload, a killed tab or a flat battery loses nothing. Sending a draft moves it into the
  * queue and deletes it in one transaction.
  *
+ * Sent records stay for the page's "Sent" list, with the thumbnail of each sent photo as a
+ * Blob ("sent_thumbs", fetched once) so that the list shows with no network; only the
+ * newest SENT_KEPT sent records of each user are kept.
+ *
  * No strings shown to people live here: the page translates the states and reasons.
  */
 (function (global) {
   "use strict";
 
   var DB_NAME = "anju-field";
-  // 1: inspections, photos. 2: drafts, draft_photos (the queue's stores are kept as they are).
-  var DB_VERSION = 2;
+  // 1: inspections, photos. 2: drafts, draft_photos. 3: sent_thumbs. Each upgrade only adds
+  // stores: what waits in the queue is kept as it is.
+  var DB_VERSION = 3;
+  var SENT_KEPT = 200;
   var BACKOFF_BASE_MS = 5000;
   var BACKOFF_MAX_MS = 5 * 60 * 1000;
   var dbPromise = null;
@@ -44,6 +50,10 @@
             db.createObjectStore("drafts", { keyPath: "id" });
             var draftPhotos = db.createObjectStore("draft_photos", { keyPath: "id" });
             draftPhotos.createIndex("draft", "draft");
+          }
+          if (from < 3) {
+            var thumbs = db.createObjectStore("sent_thumbs", { keyPath: "photo" });
+            thumbs.createIndex("inspection", "inspection");
           }
         };
         request.onsuccess = function () {
@@ -106,14 +116,23 @@
 
   /* ---- drafts ---- */
 
-  /* Write a draft; with a photo record ({id, draft, key, blob, ...}), both in one transaction. */
-  function saveDraft(draft, photo) {
-    var stores = photo ? ["drafts", "draft_photos"] : ["drafts"];
+  /* Write a draft with photo records ({id, draft, key, blob, ...}: one, a list or none), all
+   * in one transaction. */
+  function saveDraft(draft, photos) {
+    photos = photos ? [].concat(photos) : [];
+    var stores = photos.length ? ["drafts", "draft_photos"] : ["drafts"];
     return transaction(stores, "readwrite", function (tx) {
       tx.objectStore("drafts").put(draft);
-      if (photo) tx.objectStore("draft_photos").put(photo);
+      photos.forEach(function (photo) { tx.objectStore("draft_photos").put(photo); });
       return draft;
     });
+  }
+
+  /* The phone (or the browser's share of it) is full: a write was refused for space. */
+  function isQuotaError(error) {
+    if (!error) return false;
+    return error.name === "QuotaExceededError" || error.name === "NS_ERROR_DOM_QUOTA_REACHED" ||
+      (error.inner && isQuotaError(error.inner));
   }
 
   /* One draft with its photos, or null. */
@@ -162,14 +181,72 @@
     });
   }
 
+  /* Delete records, their photos and the photos' kept thumbnails inside an open transaction. */
+  function forgetIn(tx, clientUuids, photos) {
+    var gone = {};
+    clientUuids.forEach(function (uuid) {
+      gone[uuid] = true;
+      tx.objectStore("inspections").delete(uuid);
+      var thumbs = tx.objectStore("sent_thumbs");
+      var keys = thumbs.index("inspection").getAllKeys(uuid);
+      keys.onsuccess = function () {
+        keys.result.forEach(function (key) { thumbs.delete(key); });
+      };
+    });
+    photos.forEach(function (photo) {
+      if (gone[photo.inspection]) tx.objectStore("photos").delete(photo.client_uuid);
+    });
+  }
+
   /* Forget a record and its photos (the inspector removes a refused one). */
   function remove(clientUuid) {
     return all().then(function (state) {
-      return transaction(["inspections", "photos"], "readwrite", function (tx) {
-        tx.objectStore("inspections").delete(clientUuid);
-        state.photos.forEach(function (photo) {
-          if (photo.inspection === clientUuid) tx.objectStore("photos").delete(photo.client_uuid);
-        });
+      return transaction(["inspections", "photos", "sent_thumbs"], "readwrite", function (tx) {
+        forgetIn(tx, [clientUuid], state.photos);
+      });
+    });
+  }
+
+  /* The thumbnails kept of sent photos: [{photo, inspection, user_id, blob, kept_at}]. */
+  function thumbs() {
+    return transaction(["sent_thumbs"], "readonly", function (tx) {
+      return getAll(tx, "sent_thumbs");
+    });
+  }
+
+  /* Keep a sent photo's thumbnail, unless its record has gone meanwhile (pruned, removed). */
+  function putThumb(thumb) {
+    return transaction(["inspections", "sent_thumbs"], "readwrite", function (tx) {
+      var parent = tx.objectStore("inspections").get(thumb.inspection);
+      parent.onsuccess = function () {
+        if (parent.result) tx.objectStore("sent_thumbs").put(thumb);
+      };
+      return thumb;
+    });
+  }
+
+  /* Sent records (and their photos and thumbnails) beyond the newest `limit` of each user
+   * go. Only a record that is done goes: sent, with no photo still to send. Resolves with the
+   * client UUIDs dropped. */
+  function pruneSent(limit) {
+    limit = limit === undefined ? SENT_KEPT : limit;
+    return all().then(function (state) {
+      var unsettled = {};
+      state.photos.forEach(function (photo) {
+        if (photo.status !== "sent" && photo.status !== "failed") unsettled[photo.inspection] = true;
+      });
+      var perUser = {};
+      var drop = [];
+      // all() lists the newest first.
+      state.inspections.forEach(function (record) {
+        if (record.status !== "sent" || unsettled[record.client_uuid]) return;
+        perUser[record.user_id] = (perUser[record.user_id] || 0) + 1;
+        if (perUser[record.user_id] > limit) drop.push(record.client_uuid);
+      });
+      if (!drop.length) return [];
+      return transaction(["inspections", "photos", "sent_thumbs"], "readwrite", function (tx) {
+        forgetIn(tx, drop, state.photos);
+        return drop;
       });
     });
   }
@@ -468,6 +545,11 @@
     getDraft: getDraft,
     drafts: drafts,
     removeDraft: removeDraft,
+    thumbs: thumbs,
+    putThumb: putThumb,
+    pruneSent: pruneSent,
+    isQuotaError: isQuotaError,
+    SENT_KEPT: SENT_KEPT,
     refreshPhotos: refreshPhotos,
     sync: sync,
     nextTry: nextTry,

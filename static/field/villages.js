@@ -28,6 +28,8 @@
   var PARALLEL = 4;
   var EARTH_RADIUS_M = 6371008.8;
   var CONTEXT_TIMEOUT_MS = 5000;
+  // A thumbnail kept for no village (a download cut short by a killed tab) goes after this.
+  var ORPHAN_AFTER_MS = 60 * 60 * 1000;
 
   function $(id) { return document.getElementById(id); }
 
@@ -155,6 +157,19 @@
     return error;
   }
 
+  /* The phone (or the browser's share of it) has no room left for what was being kept. */
+  function isQuotaError(error) {
+    return !!error && (error.name === "QuotaExceededError" || error.name === "NS_ERROR_DOM_QUOTA_REACHED");
+  }
+
+  /* What to tell the inspector about a failed download or removal: never an empty reason. */
+  function reasonOf(error) {
+    if (isQuotaError(error)) return strings.villages_storage_full;
+    return fmt(strings.villages_download_failed, {
+      reason: (error && (error.message || error.name)) || String(error),
+    });
+  }
+
   function get(url, accept) {
     return fetch(url, { credentials: "same-origin", headers: { Accept: accept } }).then(
       function (response) {
@@ -184,18 +199,20 @@
     });
   }
 
-  /* Run `work` over `items`, at most `limit` at a time; resolves when all have settled. */
+  /* Run `work` over `items`, at most `limit` at a time. The first failure starts no more
+   * work, and is thrown only once the work under way has settled: nothing writes after. */
   function eachLimited(items, limit, work) {
     var index = 0;
+    var failed = null;
     function next() {
-      if (index >= items.length) return Promise.resolve();
+      if (failed || index >= items.length) return Promise.resolve();
       var item = items[index];
       index += 1;
-      return work(item).then(next);
+      return work(item).then(next, function (error) { failed = failed || error; });
     }
     var workers = [];
     for (var i = 0; i < Math.min(limit, items.length); i += 1) workers.push(next());
-    return Promise.all(workers);
+    return Promise.all(workers).then(function () { if (failed) throw failed; });
   }
 
   /* ---- households as the page sees them ---- */
@@ -344,8 +361,17 @@
   }
 
   /* Fetch a village's bundle and the thumbnails this phone lacks, then replace what was
-   * kept of the village in one transaction. Resolves with the village's record. */
-  function download(village, progress) {
+   * kept of the village in one transaction. Resolves with the village's record. A first
+   * download that stops (a full phone, the network) leaves none of its thumbnails behind;
+   * an update that stops leaves the village as it was kept. */
+  function download(village, progress, keptBefore) {
+    return fetchVillage(village, progress).catch(function (error) {
+      if (keptBefore) throw error;
+      return remove(village.code).then(function () { throw error; }, function () { throw error; });
+    });
+  }
+
+  function fetchVillage(village, progress) {
     var code = village.code;
     var text, bundle, wanted = {}, failed = 0;
     return getText(villageUrl(code)).then(function (body) {
@@ -372,12 +398,14 @@
             var tx = db.transaction("thumbs", "readwrite");
             tx.objectStore("thumbs").put({
               url: url, village_code: code, household: wanted[url], blob: blob, size: blob.size,
+              kept_at: Date.now(),
             });
             return done(tx);
           });
         }, function (error) {
-          // A lost login stops the whole download; a single missing photo does not.
-          if (error.status === 401 || error.status === 403 || error.status === 0) throw error;
+          // A lost login, the network or a full phone stops the whole download; a single
+          // missing photo does not.
+          if (error.status === 401 || error.status === 403 || !error.status) throw error;
           failed += 1;
         }).then(function () {
           fetched += 1;
@@ -447,6 +475,28 @@
     });
   }
 
+  /* Thumbnails of no kept village, left by a download cut short (a killed tab) at least
+   * ORPHAN_AFTER_MS ago (a younger one may be another tab's download in progress). */
+  function dropOrphans() {
+    return openDb().then(function (db) {
+      var tx = db.transaction(["villages", "thumbs"], "readwrite");
+      var thumbs = tx.objectStore("thumbs");
+      var now = Date.now();
+      result(tx.objectStore("villages").getAllKeys()).then(function (codes) {
+        var kept = {};
+        codes.forEach(function (code) { kept[code] = true; });
+        return result(thumbs.getAll()).then(function (all) {
+          all.forEach(function (thumb) {
+            if (!kept[thumb.village_code] && !(now - (thumb.kept_at || 0) < ORPHAN_AFTER_MS)) {
+              thumbs.delete(thumb.url);
+            }
+          });
+        });
+      });
+      return done(tx);
+    });
+  }
+
   /* ---- the panel ---- */
 
   var panel = $("villages");
@@ -465,70 +515,171 @@
     out.className = "find-status" + (warn ? " find-status--warn" : "");
   }
 
-  function villageName(village) {
-    return village.township ? village.name + " · " + village.township.name : village.name;
+  function byCode(a, b) { return a.code < b.code ? -1 : (a.code > b.code ? 1 : 0); }
+
+  /* The villages to list: those offered, and those kept that are not (offline, or out of the
+   * user's regions since), grouped by township in code order. */
+  function townships() {
+    var villages = state.offered ? state.offered.slice() : [];
+    Object.keys(state.kept).forEach(function (code) {
+      if (!villages.some(function (v) { return v.code === code; })) villages.push(state.kept[code]);
+    });
+    villages.sort(byCode);
+    var groups = {};
+    var order = [];
+    villages.forEach(function (village) {
+      var township = village.township || { code: "", name: strings.villages_no_township };
+      if (!groups[township.code]) {
+        groups[township.code] = { code: township.code, name: township.name, villages: [] };
+        order.push(township.code);
+      }
+      groups[township.code].villages.push(village);
+    });
+    return order.sort().map(function (code) { return groups[code]; });
+  }
+
+  function villageItem(village, online) {
+    var kept = state.kept[village.code];
+    var box = el("input", { type: "checkbox", "data-code": village.code });
+    box.checked = !!state.chosen[village.code];
+    box.disabled = state.busy || !online;
+    box.addEventListener("change", function () {
+      if (box.checked) state.chosen[village.code] = true;
+      else delete state.chosen[village.code];
+      updateChoice();
+    });
+    var item = el("li", { className: "queue-item village", "data-village": village.code }, [
+      el("label", { className: "check" }, [
+        box,
+        el("span", { className: "queue-item__title", text: village.name }),
+      ]),
+      el("p", {
+        className: "queue-item__detail village__households",
+        text: fmt(strings.village_households, { count: numberFormat(village.households, 0) }),
+      }),
+    ]);
+    // What the filter looks in: the village's name and code, and its township's name.
+    item.setAttribute("data-search", [
+      village.name, village.code, village.township ? village.township.name : "",
+    ].join("\n").toLowerCase());
+    if (kept) {
+      item.appendChild(el("p", {
+        className: "queue-item__detail village__kept",
+        "data-bytes": String(kept.json_bytes + kept.blob_bytes),
+        text: fmt(strings.village_kept, {
+          time: formatWhen(kept.downloaded_at),
+          count: numberFormat(kept.households, 0),
+          size: formatSize(kept.json_bytes + kept.blob_bytes),
+        }),
+      }));
+      if (kept.photos_failed) {
+        item.appendChild(el("p", {
+          className: "queue-item__error",
+          text: fmt(strings.village_photos_failed, { count: numberFormat(kept.photos_failed, 0) }),
+        }));
+      }
+      var update = el("button", {
+        type: "button", className: "button button--secondary village__update", text: strings.village_update,
+      });
+      update.disabled = state.busy || !online;
+      update.addEventListener("click", function () { run([village]); });
+      var drop = el("button", {
+        type: "button", className: "button button--secondary village__remove", text: strings.village_remove,
+      });
+      drop.disabled = state.busy;
+      drop.addEventListener("click", function () { removeVillage(kept); });
+      item.appendChild(el("div", { className: "search-row" }, [update, drop]));
+    }
+    return item;
+  }
+
+  function townshipItem(group, online) {
+    var all = el("input", { type: "checkbox", className: "township__all" });
+    all.disabled = state.busy || !online;
+    var villages = el("ul", { className: "queue-list township__villages" });
+    group.villages.forEach(function (village) { villages.appendChild(villageItem(village, online)); });
+    var item = el("li", { className: "township", "data-township": group.code }, [
+      el("div", { className: "township__head" }, [
+        el("span", { className: "township__name", text: group.name }),
+        el("label", { className: "check township__select" }, [
+          all,
+          el("span", { className: "township__count" }),
+        ]),
+      ]),
+      villages,
+    ]);
+    item.setAttribute("data-search", String(group.name || "").toLowerCase());
+    // "Select all": every village of the township the filter shows; again: none of them.
+    all.addEventListener("change", function () {
+      shownBoxes(item).forEach(function (box) {
+        box.checked = all.checked;
+        if (all.checked) state.chosen[box.getAttribute("data-code")] = true;
+        else delete state.chosen[box.getAttribute("data-code")];
+      });
+      updateChoice();
+    });
+    return item;
+  }
+
+  /* The village boxes of a township that the filter leaves shown. */
+  function shownBoxes(township) {
+    return Array.prototype.filter.call(
+      township.querySelectorAll("li.village input[type=checkbox]"),
+      function (box) { return !box.closest("li.village").hidden; }
+    );
+  }
+
+  /* The filter: a village shows when its name, code or township's name has the text. */
+  function applyFilter() {
+    var input = $("villages-filter");
+    var term = input ? input.value.trim().toLowerCase() : "";
+    var any = false;
+    Array.prototype.forEach.call($("village-list").querySelectorAll("li.township"), function (township) {
+      var whole = !term || township.getAttribute("data-search").indexOf(term) !== -1;
+      var shown = 0;
+      Array.prototype.forEach.call(township.querySelectorAll("li.village"), function (village) {
+        village.hidden = !(whole || village.getAttribute("data-search").indexOf(term) !== -1);
+        if (!village.hidden) shown += 1;
+      });
+      township.hidden = !shown;
+      township.querySelector(".township__count").textContent = fmt(strings.villages_select_all, {
+        count: numberFormat(shown, 0),
+      });
+      if (shown) any = true;
+    });
+    var none = $("villages-no-match");
+    if (none) none.hidden = any || !term;
+    updateChoice();
+  }
+
+  /* Each township's box ticked when all its shown villages are, half when some are; how
+   * many are chosen in all; the Download button. */
+  function updateChoice() {
+    Array.prototype.forEach.call($("village-list").querySelectorAll("li.township"), function (township) {
+      var boxes = shownBoxes(township);
+      var ticked = boxes.filter(function (box) { return box.checked; }).length;
+      var all = township.querySelector(".township__all");
+      all.checked = boxes.length > 0 && ticked === boxes.length;
+      all.indeterminate = ticked > 0 && ticked < boxes.length;
+    });
+    var count = Object.keys(state.chosen).length;
+    var chosen = $("villages-chosen");
+    if (chosen) {
+      chosen.textContent = count ? fmt(strings.villages_chosen, { count: numberFormat(count, 0) }) : "";
+      chosen.setAttribute("data-count", String(count));
+    }
+    updateDownloadButton();
   }
 
   function render() {
     var list = $("village-list");
     list.textContent = "";
     var online = navigator.onLine !== false;
-    var villages = state.offered ? state.offered.slice() : [];
-    Object.keys(state.kept).forEach(function (code) {
-      if (!villages.some(function (v) { return v.code === code; })) villages.push(state.kept[code]);
-    });
-    villages.sort(function (a, b) { return a.code < b.code ? -1 : (a.code > b.code ? 1 : 0); });
-
-    villages.forEach(function (village) {
-      var kept = state.kept[village.code];
-      var box = el("input", { type: "checkbox", "data-code": village.code });
-      box.checked = !!state.chosen[village.code];
-      box.disabled = state.busy || !online;
-      box.addEventListener("change", function () {
-        if (box.checked) state.chosen[village.code] = true;
-        else delete state.chosen[village.code];
-        updateDownloadButton();
-      });
-      var item = el("li", { className: "queue-item village", "data-village": village.code }, [
-        el("label", { className: "check" }, [
-          box,
-          el("span", { className: "queue-item__title", text: villageName(village) }),
-        ]),
-        el("p", {
-          className: "queue-item__detail village__households",
-          text: fmt(strings.village_households, { count: numberFormat(village.households, 0) }),
-        }),
-      ]);
-      if (kept) {
-        item.appendChild(el("p", {
-          className: "queue-item__detail village__kept",
-          "data-bytes": String(kept.json_bytes + kept.blob_bytes),
-          text: fmt(strings.village_kept, {
-            time: formatWhen(kept.downloaded_at),
-            count: numberFormat(kept.households, 0),
-            size: formatSize(kept.json_bytes + kept.blob_bytes),
-          }),
-        }));
-        if (kept.photos_failed) {
-          item.appendChild(el("p", {
-            className: "queue-item__error",
-            text: fmt(strings.village_photos_failed, { count: numberFormat(kept.photos_failed, 0) }),
-          }));
-        }
-        var update = el("button", {
-          type: "button", className: "button button--secondary village__update", text: strings.village_update,
-        });
-        update.disabled = state.busy || !online;
-        update.addEventListener("click", function () { run([village]); });
-        var drop = el("button", {
-          type: "button", className: "button button--secondary village__remove", text: strings.village_remove,
-        });
-        drop.disabled = state.busy;
-        drop.addEventListener("click", function () { removeVillage(kept); });
-        item.appendChild(el("div", { className: "search-row" }, [update, drop]));
-      }
-      list.appendChild(item);
-    });
+    var groups = townships();
+    groups.forEach(function (group) { list.appendChild(townshipItem(group, online)); });
+    var filterRow = $("villages-filter-row");
+    if (filterRow) filterRow.hidden = !groups.length;
+    applyFilter();
 
     var total = 0;
     Object.keys(state.kept).forEach(function (code) {
@@ -539,7 +690,6 @@
     totalOut.textContent = Object.keys(state.kept).length
       ? fmt(strings.villages_total, { size: formatSize(total) })
       : strings.villages_none_kept;
-    updateDownloadButton();
   }
 
   function updateDownloadButton() {
@@ -551,6 +701,7 @@
     return readAll("villages").then(function (records) {
       state.kept = {};
       records.forEach(function (record) { state.kept[record.code] = record; });
+      return dropOrphans().catch(function () { return null; });
     });
   }
 
@@ -579,7 +730,7 @@
         status(fmt(strings.villages_downloading, { village: village.name, done: 0, total: 0 }));
         return download(village, function (fetched, total) {
           status(fmt(strings.villages_downloading, { village: village.name, done: fetched, total: total }));
-        }).then(function (record) {
+        }, !!state.kept[village.code]).then(function (record) {
           state.kept[record.code] = record;
           delete state.chosen[record.code];
           names.push(record.name);
@@ -590,7 +741,8 @@
     return chain.then(function () {
       status(fmt(strings.villages_downloaded, { villages: names.join(strings.villages_separator) }));
     }, function (error) {
-      status(fmt(strings.villages_download_failed, { reason: error.message }), true);
+      status(reasonOf(error), true);
+      panel.setAttribute("data-error", isQuotaError(error) ? "quota" : "failed");
     }).then(function () {
       state.busy = false;
       render();
@@ -604,9 +756,10 @@
     render();
     remove(village.code).then(function () {
       delete state.kept[village.code];
+      panel.removeAttribute("data-error");
       status(fmt(strings.villages_removed, { village: village.name }));
     }, function (error) {
-      status(error.message, true);
+      status(isQuotaError(error) ? strings.villages_storage_full : (error.message || error.name), true);
     }).then(function () {
       state.busy = false;
       render();
@@ -618,9 +771,11 @@
     var chosen = Object.keys(state.chosen).sort().map(function (code) {
       return pool.filter(function (v) { return v.code === code; })[0];
     }).filter(Boolean);
+    panel.removeAttribute("data-error");
     run(chosen);
   });
 
+  if ($("villages-filter")) $("villages-filter").addEventListener("input", applyFilter);
   window.addEventListener("online", function () { loadOffered().then(render); });
   window.addEventListener("offline", function () { status(""); render(); });
 

@@ -245,3 +245,32 @@ def test_the_search_input_and_button_share_one_row(browser, live_server, field, 
         page.screenshot(path=str(ARTIFACTS / f"field-search-{width}-{locale}.png"))
     finally:
         context.close()
+
+
+def test_a_search_that_hangs_on_a_weak_signal_falls_back_to_the_phone(phone, live_server, field):
+    # One bar of signal: the request is sent and no answer comes. After 10 s the page gives up
+    # and shows what the phone keeps, as with no network at all.
+    page, farther = phone, field["farther"]
+    downloaded = {
+        "id": farther.pk,
+        "archive_no": "520399100200-0043",
+        "head_name": "王大山",
+        "village": {"id": farther.village_id, "code": "520399100200", "name": "青山村"},
+        "grade": None,
+        "lon": 107.9100,
+        "lat": 27.2250,
+    }
+    villages_stand_in(page, {"context": {}, "search": [downloaded], "near": []})
+    page.clock.install()
+    open_field_page(page, live_server, field["inspector"])
+    hanging = []
+    page.route("**/api/households/?*", lambda route: hanging.append(route))
+
+    page.fill("#search-q", "王大山")
+    page.click("#search-form button[type=submit]")
+    page.wait_for_function("() => window.villageCalls !== undefined")
+    assert page.locator(".result").count() == 0
+    page.clock.fast_forward(11_000)
+    page.wait_for_selector(f".result[data-household='{farther.pk}']")
+    assert hanging, "the search request was sent"
+    assert ["search", "王大山"] in page.evaluate("window.villageCalls")

@@ -422,5 +422,5 @@ def test_records_queued_before_the_drafts_upgrade_are_kept_and_sent(phone, live_
                 db.close();
             };
         })"""
-    ) == [2, ["draft_photos", "drafts", "inspections", "photos"]]
+    ) == [3, ["draft_photos", "drafts", "inspections", "photos", "sent_thumbs"]]
     assert page.errors == []

@@ -143,6 +143,26 @@ def test_every_file_the_worker_precaches_exists():
     assert [path for path in FIELD_STATIC if finders.find(path) is None] == []
 
 
+def test_the_worker_precaches_every_file_the_page_and_its_manifest_load(inspector_client):
+    """Offline, the page has only what the worker kept: every static file it links (scripts,
+    styles, icon), the manifest and the manifest's icons, and the CSS's own url()s."""
+    html = inspector_client.get("/field/").content.decode()
+    parser = Links()
+    parser.feed(html)
+    loaded = {url for url in parser.urls if url.startswith("/static/")}
+    manifest_url = re.search(r'<link rel="manifest" href="([^"]+)"', html)[1]
+    manifest = inspector_client.get(manifest_url).json()
+    loaded |= {icon["src"] for icon in manifest["icons"]}
+    for path in FIELD_STATIC:
+        if path.endswith(".css"):
+            with open(finders.find(path), encoding="utf-8") as handle:
+                assert "url(" not in handle.read(), f"{path} loads a file: precache it"
+    script = inspector_client.get("/field/sw.js").content.decode()
+    precached = set(json.loads(re.search(r"const PRECACHE = (\[.*?\]);", script)[1]))
+    assert {"/static/field/villages.js", "/field/", manifest_url} <= precached
+    assert loaded - precached == set()
+
+
 def test_service_worker_is_javascript_scoped_to_the_field_page(client):
     # Anonymous on purpose: the browser re-checks the worker without the page's help.
     response = client.get("/field/sw.js")

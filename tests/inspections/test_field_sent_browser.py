@@ -1,10 +1,11 @@
 """The field page's "Sent" list: each sent photo with what the server's checks found, and a
 retake for a flagged one (issue 12)."""
 
+import io
 import json
-from urllib.parse import urlsplit
 
 import pytest
+from PIL import Image
 from rest_framework.test import APIClient
 
 from inspections.models import Inspection, Photo
@@ -35,6 +36,27 @@ def phone(browser, live_server):
     context = phone_context(browser)
     yield phone_page(context, live_server)
     context.close()
+
+
+def thumb_bytes(page, selector: str) -> bytes:
+    """The bytes of the thumbnail a sent photo shows: a blob: URL of the Blob kept in the
+    phone's IndexedDB, read back from there (the page's CSP refuses fetch() of blob: URLs)."""
+    assert page.get_attribute(f"{selector} img", "src").startswith("blob:")
+    photo = page.get_attribute(selector, "data-photo")
+    return bytes(
+        page.evaluate(
+            """photo => AnjuQueue.thumbs()
+                .then(all => all.find(t => t.photo === photo).blob.arrayBuffer())
+                .then(b => [...new Uint8Array(b)])""",
+            photo,
+        )
+    )
+
+
+def thumbnail(angle: str, inspection=None) -> bytes:
+    photo = Photo.objects.get(angle=angle, **({"inspection": inspection} if inspection else {}))
+    with photo.thumbnail.open("rb") as handle:
+        return handle.read()
 
 
 def flag_lines(flags: list[dict]) -> list[str]:
@@ -103,17 +125,20 @@ def test_flagged_photos_show_their_flags_once_processed_and_offer_a_retake(
                 "flags": page.locator(
                     f".sent-photo[data-slot='{slot}'] .sent-photo__flag"
                 ).all_inner_texts(),
-                "thumb": urlsplit(
-                    page.get_attribute(f".sent-photo[data-slot='{slot}'] img", "src")
-                ).path,
+                "thumb": thumb_bytes(page, f".sent-photo[data-slot='{slot}']"),
             }
             for slot in ("before/front", "before/householder")
         }
 
+    # Each thumbnail is kept on the phone (a blob: URL), and it is the server's thumbnail.
+    page.wait_for_function(
+        "() => document.querySelectorAll('.sent-photo img[data-kept=true]').length === 2",
+        timeout=20000,
+    )
     expected = {
         f"before/{angle}": {
             "flags": flag_lines(server[angle]["flags"]),
-            "thumb": urlsplit(server[angle]["thumbnail_url"]).path,
+            "thumb": thumbnail(angle),
         }
         for angle in ("front", "householder")
     }
@@ -132,6 +157,28 @@ def test_flagged_photos_show_their_flags_once_processed_and_offer_a_retake(
     assert shown() == expected
     assert page.evaluate("window.AnjuField.pollPhotos()") == {"pending": 0}
     assert len(photo_gets) == asked
+
+    # Offline (the page from the service worker), the thumbnails still show: kept blobs.
+    thumb_gets = []
+    page.on("request", lambda r: thumb_gets.append(r.url) if "/thumb/" in r.url else None)
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+    page.context.set_offline(True)
+    page.reload()
+    page.wait_for_selector(".sent-photo img[data-kept=true]")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.sent-photo img')]"
+        ".every((img) => img.complete && img.naturalWidth > 0)"
+    )
+    for angle in ("front", "householder"):
+        img = page.locator(f".sent-photo[data-slot='before/{angle}'] img")
+        assert img.get_attribute("src").startswith("blob:")
+        size = img.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+        assert size == list(Image.open(io.BytesIO(thumbnail(angle))).size)
+        flags = page.locator(f".sent-photo[data-slot='before/{angle}'] .sent-photo__flag")
+        assert flags.all_inner_texts() == expected[f"before/{angle}"]["flags"]
+    assert thumb_gets == []
+    page.context.set_offline(False)
+    page.wait_for_function("() => navigator.onLine === true")
 
     # Retake the photo taken far away: a new draft, same household, kind and slot.
     page.click(".sent-photo[data-slot='before/front'] .sent-photo__retake")

@@ -124,7 +124,7 @@ def test_a_downloaded_village_is_searched_found_near_and_shown_offline(phone, li
     page.wait_for_selector("#villages[data-ready]")
     # Only the villages of the inspector's township are offered.
     offered = page.eval_on_selector_all(
-        "#village-list li", "items => items.map(li => li.dataset.village)"
+        "#village-list li[data-village]", "items => items.map(li => li.dataset.village)"
     )
     assert offered == sorted(
         Region.objects.filter(code__startswith=DEMO_INSPECTOR[1], level="village").values_list(
