@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Benchmark: the bulk household importer against a naive full_clean(); save() per row.
+"""Benchmark: the bulk household importer against a raw COPY of the same rows.
 
     DATABASE_URL=$(bash scripts/ensure_postgis.sh) .venv/bin/python bench/bench_import.py [--rows N]
 
@@ -8,14 +8,19 @@ server (with the postgis extension), migrates it, and drops it at the end; the d
 in DATABASE_URL is never touched. It writes a CSV of N synthetic households (valid ID
 numbers) to a temp dir and times, each from empty tables:
 
-  ours      housing.importers.import_households on all N rows (read, validate, bulk write);
+  COPY      the floor: the same rows, already converted to column values in memory with
+            their ids (not timed), COPY'd through psycopg into housing_household and
+            housing_house, in one transaction with its commit; nothing else (no validation,
+            id sequence, history or map);
+  ours      housing.importers.import_households on all N rows (read, validate, bulk write,
+            history, map refresh, commit), with where its time went;
   re-import the same file again (every household updated, houses unchanged);
-  baseline  per row: Household(...).full_clean(); save(); House(...).full_clean(); save(),
-            in one transaction, with villages, key groups and choices resolved from dicts
-            so that only the way of writing differs. On big N the baseline runs on the first
-            --baseline-rows rows and is extrapolated per row (the output says so).
+  ORM       optional (--orm-rows, 0 to skip): per row Household(...).full_clean(); save();
+            House(...).full_clean(); save(), in one transaction, on the first --orm-rows rows,
+            extrapolated per row to N.
 
-It prints rows/s for both and speedup = baseline_time / ours.
+--repeat R times the COPY and the import R times each, alternately, and keeps the fastest of
+each (the machine may be shared). It prints "import N / COPY N = ratio× (goal ≤ 3×)".
 """
 
 import argparse
@@ -26,6 +31,8 @@ import random
 import sys
 import tempfile
 import time
+from collections import defaultdict
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +42,7 @@ if str(ROOT) not in sys.path:
 from bench.throwaway_db import ThrowawayDatabase  # noqa: E402
 
 BENCH_DB = "anju_bench"
+GOAL = 3.0  # the import may take at most this many times the raw COPY
 HEADER = [
     "archive_no",
     "village_code",
@@ -55,12 +63,15 @@ HEADER = [
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=20000, help="Household rows (default 20000).")
+    parser.add_argument("--rows", type=int, default=100000, help="Household rows (default 100000).")
     parser.add_argument(
-        "--baseline-rows",
+        "--orm-rows",
         type=int,
-        default=20000,
-        help="At most this many rows for the slow baseline; more are extrapolated per row.",
+        default=2000,
+        help="Rows for the per-row ORM baseline, extrapolated to --rows (0: skip it).",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="Time COPY and import this many times each."
     )
     parser.add_argument("--seed", type=int, default=2026)
     return parser.parse_args()
@@ -125,24 +136,204 @@ def write_csv(path: Path, rows: int, villages: list[str], seed: int) -> None:
 
 
 def empty_tables() -> None:
+    """Every table an import writes, empty, with fresh statistics (as a new database's)."""
     from django.db import connection
 
+    tables = (
+        "housing_familymember, housing_house, housing_household, housing_historicalhousehold, "
+        "housing_historicalhouse, housing_historicalfamilymember, maps_mappoint, maps_mapcell"
+    )
     with connection.cursor() as cursor:
-        cursor.execute(
-            "TRUNCATE housing_familymember, housing_house, housing_household "
-            "RESTART IDENTITY CASCADE"
+        cursor.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        cursor.execute(f"ANALYZE {tables}")
+
+
+class Breakdown:
+    """Where an import's time goes: each SQL statement by what it writes, COPY, and the rest
+    (reading, checking and preparing rows in Python)."""
+
+    KINDS = ("map refresh", "history", "ANALYZE", "COPY", "other SQL", "commit")
+
+    def __init__(self):
+        self.seconds = defaultdict(float)
+
+    def kind(self, sql: str) -> str:
+        if sql.lstrip().startswith("ANALYZE"):
+            return "ANALYZE"
+        if "maps_" in sql:
+            return "map refresh"
+        if "historical" in sql:
+            return "history"
+        return "other SQL"
+
+    def statement(self, execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.seconds[self.kind(sql)] += time.perf_counter() - started
+
+    @contextmanager
+    def watching(self):
+        from django.db import connections
+
+        from housing.importers import pgcopy
+
+        connection = connections["default"]
+        copy, commit = pgcopy._copy, connection.commit
+
+        def timed(kind: str, function):
+            def call(*args, **kwargs):
+                started = time.perf_counter()
+                try:
+                    return function(*args, **kwargs)
+                finally:
+                    self.seconds[kind] += time.perf_counter() - started
+
+            return call
+
+        # COPY and the commit (the WAL flush of everything written) bypass the wrappers.
+        pgcopy._copy = timed("COPY", copy)
+        connection.commit = timed("commit", commit)
+        try:
+            with connection.execute_wrapper(self.statement):
+                yield self
+        finally:
+            pgcopy._copy = copy
+            del connection.commit
+
+    def report(self, total: float) -> str:
+        parts = [(kind, self.seconds[kind]) for kind in self.KINDS]
+        rest = total - sum(seconds for _kind, seconds in parts)
+        parts.insert(0, ("read, check, prepare (Python)", rest))
+        return "\n".join(
+            f"           {kind:<30} {seconds:7.2f} s  {100 * seconds / total:5.1f} %"
+            for kind, seconds in parts
         )
 
 
-def run_ours(path: Path) -> float:
+def run_ours(path: Path, breakdown: Breakdown | None = None) -> float:
     from housing.importers import import_households
 
+    if breakdown is None:
+        started = time.perf_counter()
+        import_households(path=path)
+        return time.perf_counter() - started
+    with breakdown.watching():
+        started = time.perf_counter()
+        import_households(path=path)
+        return time.perf_counter() - started
+
+
+def copy_rows(path: Path) -> tuple[list[str], list[list], list[str], list[list]]:
+    """The file's rows as the import stores them: households and houses, column values in
+    table order, ready for COPY (geometry as EWKT). Built before the timing starts."""
+    from django.contrib.gis.db.models import GeometryField
+    from django.utils import timezone
+
+    from housing import idnumbers
+    from housing.importers.choices import choice_value
+    from housing.importers.readers import value_key
+    from housing.models import House, Household, KeyGroup, LocationSource, Region
+
+    villages = dict(Region.objects.filter(level="village").values_list("code", "pk"))
+    groups = {value_key(n): pk for pk, n in KeyGroup.objects.values_list("pk", "name")}
+    groups.update({value_key(c): pk for pk, c in KeyGroup.objects.values_list("pk", "code")})
+    now = timezone.now()
+
+    def table(model, values: dict) -> list:
+        row = []
+        for f in model._meta.concrete_fields:
+            if f.primary_key:
+                continue
+            if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
+                row.append(now)
+            elif f.attname in values:
+                row.append(values[f.attname])
+            elif isinstance(f, GeometryField):
+                row.append(None)
+            else:
+                row.append(f.get_default())
+        return row
+
+    households, houses = [], []
+    with path.open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            households.append(
+                table(
+                    Household,
+                    {
+                        "archive_no": row["archive_no"],
+                        "village_id": villages[row["village_code"]],
+                        "head_name": row["head_name"],
+                        "head_id_number": idnumbers.normalize(row["head_id_number"]),
+                        "phone": row["phone"],
+                        "address": row["address"],
+                        "location": f"SRID=4326;POINT({row['longitude']} {row['latitude']})",
+                        "location_source": LocationSource.IMPORTED,
+                        "key_group_id": groups.get(value_key(row["key_group"])),
+                    },
+                )
+            )
+            houses.append(
+                table(
+                    House,
+                    {
+                        "household_id": None,  # the household's id, drawn when copying
+                        "is_current": True,
+                        "structure_type": choice_value("structure", row["structure_type"]) or "",
+                        "storeys": int(row["storeys"]),
+                        "floor_area": row["floor_area"],
+                        "year_built": int(row["year_built"]),
+                        "safety_grade": choice_value("grade", row["grade"]) or "",
+                    },
+                )
+            )
+
+    def columns(model) -> list[str]:
+        return [model._meta.pk.column] + [
+            f.column for f in model._meta.concrete_fields if not f.primary_key
+        ]
+
+    return columns(Household), households, columns(House), houses
+
+
+def run_copy(prepared) -> float:
+    """COPY the prepared rows into housing_household and housing_house, and commit.
+
+    The tables were emptied with RESTART IDENTITY, so the rows take ids 1..N, written by
+    COPY like every other column (the sequences are left behind: the import, next, draws
+    its own ids from them)."""
+    from django.db import connection, transaction
+
+    household_columns, households, house_columns, houses = prepared
+    owner = house_columns.index("household_id") - 1  # position among the non-pk values
+    quote = connection.ops.quote_name
+    house_rows = []
+    for pk, row in enumerate(houses, start=1):
+        row = list(row)
+        row[owner] = pk  # house k belongs to household k
+        house_rows.append([pk, *row])
+
+    def copy(cursor, table: str, columns: list[str], rows) -> None:
+        names = ", ".join(quote(c) for c in columns)
+        with cursor.copy(f"COPY {quote(table)} ({names}) FROM STDIN") as stream:
+            for row in rows:
+                stream.write_row(row)
+
     started = time.perf_counter()
-    import_households(path=path)
+    with transaction.atomic(), connection.cursor() as cursor:
+        copy(
+            cursor,
+            "housing_household",
+            household_columns,
+            ([pk, *row] for pk, row in enumerate(households, start=1)),
+        )
+        copy(cursor, "housing_house", house_columns, house_rows)
     return time.perf_counter() - started
 
 
-def run_baseline(path: Path, limit: int) -> float:
+def run_orm(path: Path, limit: int) -> float:
     """The naive way: validate and save each household and each house on its own."""
     from django.contrib.gis.geos import Point
     from django.db import transaction
@@ -204,6 +395,7 @@ def main() -> None:
         from django.db import connection, connections
 
         from housing.models import House, Household
+        from maps.models import MapPoint
 
         call_command("migrate", verbosity=0)
         villages = make_regions()
@@ -212,7 +404,6 @@ def main() -> None:
             pg_version, postgis_version = cursor.fetchone()
 
         n = args.rows
-        sample = min(n, args.baseline_rows)
         with tempfile.TemporaryDirectory(prefix="anju-bench-") as tmp:
             path = Path(tmp) / "households.csv"
             write_csv(path, n, villages, args.seed)
@@ -221,36 +412,58 @@ def main() -> None:
                 f"bench_import: {n} household rows ({size_mb:.1f} MB CSV), PostgreSQL "
                 f"{pg_version}, PostGIS {postgis_version}, database {BENCH_DB}"
             )
+            prepared = copy_rows(path)
 
-            empty_tables()
-            ours = run_ours(path)
-            assert Household.objects.count() == n and House.objects.count() == n
-            print(f"ours:      {n:>7} rows in {ours:8.2f} s = {n / ours:9.0f} rows/s")
+            copies, imports, breakdowns = [], [], []
+            for _round in range(max(1, args.repeat)):
+                empty_tables()
+                copies.append(run_copy(prepared))
+                assert Household.objects.count() == n and House.objects.count() == n
+                empty_tables()
+                breakdown = Breakdown()
+                imports.append(run_ours(path, breakdown))
+                breakdowns.append(breakdown)
+                assert Household.objects.count() == n and House.objects.count() == n
+                assert MapPoint.objects.count() == n
+            raw = min(copies)
+            ours = min(imports)
+            print(f"COPY:      {n:>7} rows in {raw:8.2f} s = {n / raw:9.0f} rows/s")
+            print(f"import:    {n:>7} rows in {ours:8.2f} s = {n / ours:9.0f} rows/s")
+            print(breakdowns[imports.index(ours)].report(ours))
+            if len(copies) > 1:
+                print(
+                    "           all runs: COPY "
+                    + ", ".join(f"{t:.2f}" for t in copies)
+                    + " s; import "
+                    + ", ".join(f"{t:.2f}" for t in imports)
+                    + " s"
+                )
 
-            again = run_ours(path)
+            breakdown = Breakdown()
+            again = run_ours(path, breakdown)
             assert Household.objects.count() == n and House.objects.count() == n
             print(
                 f"re-import: {n:>7} rows in {again:8.2f} s = {n / again:9.0f} rows/s "
                 "(every household updated, no duplicates)"
             )
+            print(breakdown.report(again))
 
-            empty_tables()
-            measured = run_baseline(path, sample)
-            assert Household.objects.count() == sample
-            per_row = measured / sample
-            baseline = per_row * n
-            print(
-                f"baseline:  {sample:>7} rows in {measured:8.2f} s = "
-                f"{sample / measured:9.0f} rows/s "
-                "(full_clean(); save() per household and per house, one transaction)"
-            )
-            if sample < n:
+            if args.orm_rows > 0:
+                sample = min(n, args.orm_rows)
+                empty_tables()
+                measured = run_orm(path, sample)
+                assert Household.objects.count() == sample
+                orm = measured / sample * n
                 print(
-                    f"           measured on {sample} of {n} rows; extrapolated per row to "
-                    f"{n} rows: {baseline:.1f} s"
+                    f"ORM:       {sample:>7} rows in {measured:8.2f} s = "
+                    f"{sample / measured:9.0f} rows/s (full_clean(); save() per household and "
+                    f"house), extrapolated to {n} rows: {orm:.1f} s = {orm / ours:.1f}x the import"
                 )
-            # Same work per row on both sides, so the ratio is of per-row times.
-            print(f"speedup = baseline_time / ours = {baseline / ours:.1f}x")
+            ratio = ours / raw
+            print(
+                f"import {n // 1000}k / COPY {n // 1000}k = {ratio:.1f}\u00d7 "
+                f"(goal \u2264 {GOAL:g}\u00d7) {'met' if ratio <= GOAL else 'NOT met'}"
+            )
             empty_tables()
         connections.close_all()
     finally:

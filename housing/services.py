@@ -27,11 +27,16 @@ def derive_from_id_number(id_number: str) -> tuple[str, datetime.date | None]:
     return info.sex, info.birth_date
 
 
+def wgs84_from(lon: float, lat: float, *, crs: str = "wgs84") -> tuple[float, float]:
+    """The stored WGS84 (lon, lat) of input coordinates in WGS84, CGCS2000 or GCJ-02."""
+    if crs == "gcj02":
+        return coords.gcj02_to_wgs84(lon, lat)
+    return lon, lat
+
+
 def point_from(lon: float, lat: float, *, crs: str = "wgs84") -> Point:
     """A stored WGS84 point from input coordinates in WGS84, CGCS2000 or GCJ-02."""
-    if crs == "gcj02":
-        lon, lat = coords.gcj02_to_wgs84(lon, lat)
-    return Point(lon, lat, srid=4326)
+    return Point(*wgs84_from(lon, lat, crs=crs), srid=4326)
 
 
 @transaction.atomic

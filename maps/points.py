@@ -1,22 +1,30 @@
 """Keeping MapPoint and MapCell in step with the registry, and the data version tile ETags carry.
 
 refresh() recomputes the rows of the given households (or of all) from the registry in one
-INSERT … SELECT … ON CONFLICT per chunk: village code, point in EPSG:3857 and its grid cell,
-grade of the current house, state and funding year of the household's latest case, key
-group. Every household has a row (the progress figures count households without a location
-too); those have no point and appear in no tile.
+INSERT … SELECT … ON CONFLICT: village code, point in EPSG:3857 and its grid cell, grade of
+the current house, state and funding year of the household's latest case, key group. The
+registry is read with joins (the latest case per household by DISTINCT ON, a window function
+on SpatiaLite), never a subquery per household: after a 100,000-row import the per-row form
+was most of the import. Every household has a row (the progress figures count households
+without a location too); those have no point and appear in no tile.
 
-MapCell follows by deltas, in one statement per chunk: the chunk's stored MapPoint rows
-subtracted from their cells and its fresh rows added, then emptied cells deleted. All in the
+MapCell follows by deltas for a few households: their stored MapPoint rows subtracted from
+their cells and their fresh rows added, then emptied cells deleted, in one statement. Above
+FULL_REBUILD_ABOVE households (a bulk load) the cells are rebuilt from MapPoint instead:
+counted once per zoom-12 cell, then the coarser zooms summed from those counts. All in the
 caller's transaction, which first takes the MapVersion row lock: refreshes queue one behind
-the other, so cell updates never deadlock and the version moves once per refresh. The same
-SQL runs on PostGIS and SpatiaLite.
+the other, so cell updates never deadlock and the version moves once per refresh.
+
+On PostgreSQL a statement takes every id at once (`= ANY(array)`); SQLite's bound-variable
+limit makes it CHUNK ids at a time there. Otherwise the same SQL runs on PostGIS and
+SpatiaLite.
 
 Who calls it: maps.signals for single saves of Household, House and RenovationCase; the
 bulk paths through housing.signals.households_changed; `refresh_map_points` for all.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 from django.db import connection, transaction
 from django.db.models import F
@@ -26,7 +34,7 @@ from housing.models import House, Household, Region
 from maps.models import MapCell, MapPoint, MapVersion
 from renovation.models import RenovationCase
 
-CHUNK = 500  # ids per statement: SQLite allows 999 parameters in older builds
+CHUNK = 500  # ids per statement on SQLite (each statement names them up to three times)
 ORIGIN = 20037508.342789244  # half the Web Mercator world width, metres
 GRID_LEVEL = 15  # MapPoint.gx/gy: 2^15 cells across the world = zoom 12's 32-pixel cells
 PYRAMID_MAX_ZOOM = GRID_LEVEL - 3  # zooms 0..12 are counted in MapCell
@@ -34,89 +42,166 @@ PYRAMID_MAX_ZOOM = GRID_LEVEL - 3  # zooms 0..12 are counted in MapCell
 FULL_REBUILD_ABOVE = 20000
 
 
-def _source_sql(where: str) -> str:
+class _Ids:
+    """Which households a statement covers: all, or a list of ids written into the SQL as
+    `column = ANY(%s)` (PostgreSQL, one array parameter) or `column IN (%s, …)`."""
+
+    def __init__(self, ids: list[int] | None):
+        self.ids = ids
+
+    def where(self, column: str) -> tuple[str, list]:
+        if self.ids is None:
+            return "1 = 1", []
+        if connection.vendor == "postgresql":
+            return f"{column} = ANY(%s)", [self.ids]
+        return f"{column} IN ({', '.join(['%s'] * len(self.ids))})", list(self.ids)
+
+
+def _batches(ordered: list[int] | None) -> Iterator[_Ids]:
+    if ordered is None or connection.vendor == "postgresql":
+        yield _Ids(ordered)
+        return
+    for start in range(0, len(ordered), CHUNK):
+        yield _Ids(ordered[start : start + CHUNK])
+
+
+def _latest_case_sql(ids: _Ids) -> tuple[str, list]:
+    """household_id, state, funding_year of each household's latest case."""
+    case = RenovationCase._meta.db_table
+    house = House._meta.db_table
+    where, params = ids.where("hh.household_id")
+    if connection.vendor == "postgresql":
+        sql = f"""
+            SELECT DISTINCT ON (hh.household_id) hh.household_id AS household_id,
+                   c.state AS state, c.funding_year AS funding_year
+            FROM {case} c JOIN {house} hh ON hh.id = c.house_id
+            WHERE {where}
+            ORDER BY hh.household_id, c.created_at DESC, c.id DESC
+        """
+    else:
+        sql = f"""
+            SELECT o.household_id, o.state, o.funding_year FROM (
+                SELECT hh.household_id AS household_id, c.state AS state,
+                       c.funding_year AS funding_year,
+                       ROW_NUMBER() OVER (PARTITION BY hh.household_id
+                                          ORDER BY c.created_at DESC, c.id DESC) AS nth
+                FROM {case} c JOIN {house} hh ON hh.id = c.house_id
+                WHERE {where}
+            ) o WHERE o.nth = 1
+        """
+    return sql, params
+
+
+def _source_sql(ids: _Ids) -> tuple[str, list]:
     """Each household's map row as the registry says it now: id, village code, point in
     EPSG:3857 and its grid cell, grade of the current house, state and funding year of the
     latest case, key group."""
     household = Household._meta.db_table
     region = Region._meta.db_table
     house = House._meta.db_table
-    case = RenovationCase._meta.db_table
-    latest = (
-        f"SELECT c.{{col}} FROM {case} c JOIN {house} hh ON hh.id = c.house_id "
-        f"WHERE hh.household_id = h.id ORDER BY c.created_at DESC, c.id DESC LIMIT 1"
-    )
+    latest, latest_params = _latest_case_sql(ids)
+    where, params = ids.where("h.id")
     cells = 2**GRID_LEVEL
     # FLOOR, then CAST: PostgreSQL's CAST rounds, SQLite's truncates.
     gx = f"CAST(FLOOR((ST_X(s.pt) + {ORIGIN!r}) * {cells} / {2 * ORIGIN!r}) AS INTEGER)"
     gy = f"CAST(FLOOR(({ORIGIN!r} - ST_Y(s.pt)) * {cells} / {2 * ORIGIN!r}) AS INTEGER)"
-    return f"""
+    sql = f"""
         SELECT s.id, s.code, s.pt, {gx} AS gx, {gy} AS gy, s.grade, s.state,
                s.key_group_id, s.year
         FROM (
             SELECT h.id AS id, r.code AS code, ST_Transform(h.location, 3857) AS pt,
-                   COALESCE((SELECT cur.safety_grade FROM {house} cur
-                             WHERE cur.household_id = h.id AND cur.is_current), '') AS grade,
-                   COALESCE(({latest.format(col="state")}), '') AS state,
-                   h.key_group_id AS key_group_id,
-                   ({latest.format(col="funding_year")}) AS year
-            FROM {household} h JOIN {region} r ON r.id = h.village_id
+                   COALESCE(cur.safety_grade, '') AS grade, COALESCE(lc.state, '') AS state,
+                   h.key_group_id AS key_group_id, lc.funding_year AS year
+            FROM {household} h
+            JOIN {region} r ON r.id = h.village_id
+            LEFT JOIN {house} cur ON cur.household_id = h.id AND cur.is_current
+            LEFT JOIN ({latest}) lc ON lc.household_id = h.id
             WHERE {where}
         ) s
     """
+    return sql, [*latest_params, *params]
 
 
-def _upsert_sql(where: str) -> str:
+POINT_COLUMNS = ("region_code", "point", "gx", "gy", "grade", "case_state", "key_group_id")
+POINT_COLUMNS += ("funding_year",)
+
+
+def _upsert_sql(ids: _Ids) -> tuple[str, list]:
+    """Insert the households' rows, or update those that differ: a row the registry left as
+    it was is not written again (a re-import of an unchanged file rewrote 100,000 rows and
+    their five indexes for nothing)."""
     point = MapPoint._meta.db_table
-    return f"""
-        INSERT INTO {point} (household_id, region_code, point, gx, gy, grade, case_state,
-                             key_group_id, funding_year)
+    source, params = _source_sql(ids)
+    columns = ", ".join(POINT_COLUMNS)
+    distinct = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
+    sql = f"""
+        INSERT INTO {point} (household_id, {columns})
         SELECT t.id, t.code, t.pt, t.gx, t.gy, t.grade, t.state, t.key_group_id, t.year
-        FROM ({_source_sql(where)}) t
+        FROM ({source}) t
         WHERE 1 = 1
         ON CONFLICT (household_id) DO UPDATE SET
-            region_code = excluded.region_code, point = excluded.point, gx = excluded.gx,
-            gy = excluded.gy, grade = excluded.grade, case_state = excluded.case_state,
-            key_group_id = excluded.key_group_id, funding_year = excluded.funding_year
+            {", ".join(f"{c} = excluded.{c}" for c in POINT_COLUMNS)}
+        WHERE ({", ".join(f"{point}.{c}" for c in POINT_COLUMNS)})
+              {distinct} ({", ".join(f"excluded.{c}" for c in POINT_COLUMNS)})
     """
+    return sql, params
 
 
-def _levels_sql() -> str:
-    levels = [MapCell.REGION_LEVEL, *range(PYRAMID_MAX_ZOOM + 1)]
+def _levels_sql(levels: Iterable[int]) -> str:
     return " UNION ALL ".join(f"SELECT {level} AS level" for level in levels)
 
 
 CELL_KEY = "level, cx, cy, region_code, grade, case_state, key_group_ref, funding_year"
+ATTRIBUTES = "region_code, grade, case_state, key_group_ref, funding_year"
 
 
-def _per_level_sql(rows: str, sign: int) -> str:
-    """One row per pyramid level (and the region level) for each of `rows` (columns gx, gy,
-    x, y, region_code, grade, case_state, key_group_id, funding_year), counted with `sign`."""
-    shift = f"({PYRAMID_MAX_ZOOM} - lv.level)"
-    return f"""
-        SELECT lv.level AS level,
-               CASE WHEN lv.level < 0 THEN 0 ELSE r.gx >> {shift} END AS cx,
-               CASE WHEN lv.level < 0 THEN 0 ELSE r.gy >> {shift} END AS cy,
-               r.region_code AS region_code, r.grade AS grade, r.case_state AS case_state,
-               COALESCE(r.key_group_id, 0) AS key_group_ref,
-               COALESCE(r.funding_year, 0) AS funding_year,
-               {sign} AS n, CASE WHEN r.gx IS NULL THEN 0 ELSE {sign} END AS located,
-               {sign} * COALESCE(r.x, 0) AS sx, {sign} * COALESCE(r.y, 0) AS sy
-        FROM ({rows}) r CROSS JOIN ({_levels_sql()}) lv
-        WHERE lv.level < 0 OR r.gx IS NOT NULL
+def _cells_sql(rows: str) -> str:
+    """The cell counts (CELL_KEY, n, located, sx, sy) of `rows` (columns gx, gy, x, y,
+    region_code, grade, case_state, key_group_id, funding_year, and n: 1 to add the row, -1
+    to subtract it), as a statement head `WITH g AS (…) ` and a SELECT that reads g.
+
+    The rows are summed by zoom-12 cell once (g); each pyramid level then sums those sums,
+    not the rows again: the fourteen levels of a 100,000-row load read a few tens of
+    thousands of partial sums, and each point is projected once.
     """
-
-
-def _add_to_cells_sql(deltas: str) -> str:
-    """Add per-level delta rows to their cells, summed by cell first."""
-    cell = MapCell._meta.db_table
-    return f"""
-        INSERT INTO {cell} ({CELL_KEY}, n, located, sx, sy)
-        SELECT {CELL_KEY}, SUM(n), SUM(located), SUM(sx), SUM(sy)
-        FROM ({deltas}) d
-        WHERE 1 = 1
+    shift = f"({PYRAMID_MAX_ZOOM} - lv.level)"
+    levels = _levels_sql(range(PYRAMID_MAX_ZOOM + 1))
+    head = f"""
+        WITH g AS (
+            SELECT r.gx AS gx, r.gy AS gy, r.region_code AS region_code, r.grade AS grade,
+                   r.case_state AS case_state, COALESCE(r.key_group_id, 0) AS key_group_ref,
+                   COALESCE(r.funding_year, 0) AS funding_year, SUM(r.n) AS n,
+                   SUM(CASE WHEN r.gx IS NULL THEN 0 ELSE r.n END) AS located,
+                   SUM(r.n * COALESCE(r.x, 0)) AS sx, SUM(r.n * COALESCE(r.y, 0)) AS sy
+            FROM ({rows}) r
+            GROUP BY 1, 2, 3, 4, 5, 6, 7
+        )
+    """
+    select = f"""
+        SELECT lv.level AS level, g.gx >> {shift} AS cx, g.gy >> {shift} AS cy, {ATTRIBUTES},
+               SUM(g.n) AS n, SUM(g.located) AS located, SUM(g.sx) AS sx, SUM(g.sy) AS sy
+        FROM g CROSS JOIN ({levels}) lv
+        WHERE g.gx IS NOT NULL
         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
-        HAVING SUM(n) <> 0 OR SUM(located) <> 0 OR SUM(sx) <> 0 OR SUM(sy) <> 0
+        UNION ALL
+        SELECT {MapCell.REGION_LEVEL}, 0, 0, {ATTRIBUTES},
+               SUM(g.n), SUM(g.located), SUM(g.sx), SUM(g.sy)
+        FROM g
+        GROUP BY 4, 5, 6, 7, 8
+    """
+    return head, select
+
+
+def _add_to_cells_sql(rows: str) -> str:
+    """Add the cell counts of `rows` (see _cells_sql) to the cells."""
+    cell = MapCell._meta.db_table
+    head, select = _cells_sql(rows)
+    return f"""
+        {head}
+        INSERT INTO {cell} ({CELL_KEY}, n, located, sx, sy)
+        SELECT {CELL_KEY}, n, located, sx, sy
+        FROM ({select}) d
+        WHERE d.n <> 0 OR d.located <> 0 OR d.sx <> 0 OR d.sy <> 0
         ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
         ON CONFLICT ({CELL_KEY}) DO UPDATE SET
             n = {cell}.n + excluded.n, located = {cell}.located + excluded.located,
@@ -124,36 +209,84 @@ def _add_to_cells_sql(deltas: str) -> str:
     """
 
 
-def _stored_rows_sql(where: str) -> str:
+def _stored_rows_sql(where: str, sign: int) -> str:
     point = MapPoint._meta.db_table
     return f"""
         SELECT p.gx, p.gy, ST_X(p.point) AS x, ST_Y(p.point) AS y, p.region_code, p.grade,
-               p.case_state, p.key_group_id, p.funding_year
+               p.case_state, p.key_group_id, p.funding_year, {sign} AS n
         FROM {point} p WHERE {where}
     """
 
 
-def _fresh_rows_sql(where: str) -> str:
-    return f"""
-        SELECT t.gx, t.gy, ST_X(t.pt) AS x, ST_Y(t.pt) AS y, t.code AS region_code, t.grade,
-               t.state AS case_state, t.key_group_id, t.year AS funding_year
-        FROM ({_source_sql(where)}) t
-    """
-
-
-def _cells_sql(sign: int, where: str) -> str:
-    """Add (sign 1) or subtract (sign -1) the MapPoint rows matching `where` to their cells."""
-    return _add_to_cells_sql(_per_level_sql(_stored_rows_sql(where), sign))
-
-
-def _cells_delta_sql(point_where: str, household_where: str) -> str:
+def _cells_delta_sql(ids: _Ids) -> tuple[str, list]:
     """The cells' change in one statement: minus the households' stored MapPoint rows, plus
     their rows as the registry says now (before the MapPoint upsert)."""
-    return _add_to_cells_sql(
-        _per_level_sql(_stored_rows_sql(point_where), -1)
-        + " UNION ALL "
-        + _per_level_sql(_fresh_rows_sql(household_where), 1)
+    stored_where, stored_params = ids.where("p.household_id")
+    source, source_params = _source_sql(ids)
+    fresh = f"""
+        SELECT t.gx, t.gy, ST_X(t.pt) AS x, ST_Y(t.pt) AS y, t.code AS region_code, t.grade,
+               t.state AS case_state, t.key_group_id, t.year AS funding_year, 1 AS n
+        FROM ({source}) t
+    """
+    rows = f"{_stored_rows_sql(stored_where, -1)} UNION ALL {fresh}"
+    return _add_to_cells_sql(rows), [*stored_params, *source_params]
+
+
+def _rebuild_cells_sql() -> str:
+    """Every cell, counted from MapPoint."""
+    head, select = _cells_sql(_stored_rows_sql("1 = 1", 1))
+    return f"{head} INSERT INTO {MapCell._meta.db_table} ({CELL_KEY}, n, located, sx, sy) {select}"
+
+
+# For a statement over many households (PostgreSQL): no JIT, whose compiling took seconds
+# (PostGIS functions' declared costs make any bulk statement look expensive enough for it)
+# and never paid back, and memory to group and sort in instead of temporary files.
+BULK_SETTINGS = {"jit": "off", "work_mem": "64MB"}
+
+
+@contextmanager
+def _bulk(cursor, bulk: bool):
+    """BULK_SETTINGS for the statements inside, put back as they were afterwards (on an
+    error the caller's transaction is rolled back, and the settings with it)."""
+    if not bulk or connection.vendor != "postgresql":
+        yield
+        return
+    names = list(BULK_SETTINGS)
+    cursor.execute(f"SELECT {', '.join(['current_setting(%s)'] * len(names))}", names)
+    before = cursor.fetchone()
+    _set(cursor, dict(zip(names, (BULK_SETTINGS[n] for n in names), strict=True)))
+    yield
+    _set(cursor, dict(zip(names, before, strict=True)))
+
+
+def _set(cursor, settings: dict) -> None:
+    # set_config(…, true): for this transaction only, like SET LOCAL.
+    cursor.execute(
+        "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(settings)),
+        [value for item in settings.items() for value in item],
     )
+
+
+# ANALYZE the map tables after a refresh of at least this many households that is also this
+# share of MapPoint (autovacuum's own rule, autovacuum_analyze_scale_factor): the tiles'
+# queries are planned on their statistics, and after a first bulk load those say "empty".
+ANALYZE_MIN_ROWS = 1000
+ANALYZE_SHARE = 0.1
+
+
+def _analyze_if_grown(cursor, n: int | None) -> None:
+    """Fresh planner statistics for the map tables if a refresh of n households (None:
+    all) changed enough of them (PostgreSQL)."""
+    if connection.vendor != "postgresql" or (n is not None and n < ANALYZE_MIN_ROWS):
+        return
+    point, cell = MapPoint._meta.db_table, MapCell._meta.db_table
+    if n is not None:
+        # reltuples: the row count the statistics hold, -1 when never analysed.
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [point])
+        (rows,) = cursor.fetchone()
+        if n < ANALYZE_SHARE * rows:
+            return
+    cursor.execute(f"ANALYZE {point}, {cell}")
 
 
 def refresh(ids: Iterable[int] | None = None) -> None:
@@ -161,27 +294,22 @@ def refresh(ids: Iterable[int] | None = None) -> None:
     ordered = None if ids is None else sorted({int(i) for i in ids})
     if ordered is not None and not ordered:
         return
-    cell = MapCell._meta.db_table
+    bulk = ordered is None or len(ordered) > CHUNK
     # No savepoint of its own inside the writer's transaction: a failure fails the write.
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         bump()  # first: the version row's lock queues concurrent refreshes
-        if ordered is None or len(ordered) > FULL_REBUILD_ABOVE:
-            if ordered is None:
-                cursor.execute(_upsert_sql("1 = 1"))
+        with _bulk(cursor, bulk):
+            if ordered is None or len(ordered) > FULL_REBUILD_ABOVE:
+                for batch in _batches(ordered):
+                    cursor.execute(*_upsert_sql(batch))
+                cursor.execute(f"DELETE FROM {MapCell._meta.db_table}")
+                cursor.execute(_rebuild_cells_sql())
             else:
-                for chunk in _chunks(ordered):
-                    cursor.execute(_upsert_sql(f"h.id IN ({_marks(chunk)})"), chunk)
-            cursor.execute(f"DELETE FROM {cell}")
-            cursor.execute(_cells_sql(1, "1 = 1"))
-            if connection.vendor == "postgresql":
-                cursor.execute(f"ANALYZE {MapPoint._meta.db_table}, {cell}")
-            return
-        for chunk in _chunks(ordered):
-            marks = _marks(chunk)
-            points, households = f"p.household_id IN ({marks})", f"h.id IN ({marks})"
-            cursor.execute(_cells_delta_sql(points, households), [*chunk, *chunk])
-            cursor.execute(_upsert_sql(households), chunk)
-        cursor.execute(f"DELETE FROM {cell} WHERE n = 0")
+                for batch in _batches(ordered):
+                    cursor.execute(*_cells_delta_sql(batch))
+                    cursor.execute(*_upsert_sql(batch))
+                cursor.execute(f"DELETE FROM {MapCell._meta.db_table} WHERE n = 0")
+        _analyze_if_grown(cursor, None if ordered is None else len(ordered))
 
 
 def forget(ids: Iterable[int]) -> None:
@@ -191,18 +319,10 @@ def forget(ids: Iterable[int]) -> None:
         return
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         bump()
-        for chunk in _chunks(ordered):
-            cursor.execute(_cells_sql(-1, f"p.household_id IN ({_marks(chunk)})"), chunk)
+        for batch in _batches(ordered):
+            where, params = batch.where("p.household_id")
+            cursor.execute(_add_to_cells_sql(_stored_rows_sql(where, -1)), params)
         cursor.execute(f"DELETE FROM {MapCell._meta.db_table} WHERE n = 0")
-
-
-def _chunks(ordered: list[int]):
-    for start in range(0, len(ordered), CHUNK):
-        yield ordered[start : start + CHUNK]
-
-
-def _marks(chunk: list[int]) -> str:
-    return ", ".join(["%s"] * len(chunk))
 
 
 def bump() -> None:

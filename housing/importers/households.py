@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from django.contrib.gis.geos import Point
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -23,7 +22,7 @@ from housing import idnumbers
 from housing.coords import out_of_china
 from housing.history import CHANGED, CREATED, history_snapshot
 from housing.importers import pgcopy
-from housing.importers.batching import UPDATE_BATCH, chunked, lookup
+from housing.importers.batching import UPDATE_BATCH, lookup, matching
 from housing.importers.choices import choice_list, choice_value
 from housing.importers.readers import Table, read_table, value_key
 from housing.importers.report import ImportFailed, Problem, messages_of
@@ -37,7 +36,7 @@ from housing.models import (
     RegionLevel,
     Relation,
 )
-from housing.services import derive_from_id_number, point_from
+from housing.services import derive_from_id_number, wgs84_from
 from housing.signals import households_changed
 
 CRS_CHOICES = ("wgs84", "gcj02", "cgcs2000")
@@ -106,7 +105,7 @@ class _HouseholdRow:
     head_id_number: str
     phone: str
     address: str
-    location: Point | None
+    location: tuple[float, float] | None  # WGS84 (lon, lat), as stored
     key_group_id: int | None
     house: dict = field(default_factory=dict)  # House field -> value, present columns only
 
@@ -130,6 +129,11 @@ class _Checker:
     def __init__(self, table: Table, problems: list[Problem]):
         self.table = table
         self.problems = problems
+        # (field, cell text) -> clean value or the error's messages: a county's file
+        # repeats the same storeys, years and areas thousands of times, and Field.clean
+        # with its validators was a fifth of the checking.
+        self.cleaned: dict[tuple, tuple[bool, object]] = {}
+        self.fields: dict[tuple, tuple] = {}  # (model, name) -> (field, plain text's length)
 
     def add(self, row: int, column: str, value: str, message) -> None:
         self.problems.append(self.table.problem(row, column, value, str(message)))
@@ -142,23 +146,31 @@ class _Checker:
 
     def model_field(self, row: int, column: str, value: str, model, name: str):
         """Clean `value` by the model field's own rules (type, length, range validators)."""
-        model_field = model._meta.get_field(name)
+        spec = self.fields.get((model, name))
+        if spec is None:
+            model_field = model._meta.get_field(name)
+            plain = model_field.get_internal_type() == "CharField" and not model_field.choices
+            spec = (model_field, model_field.max_length if plain else None)
+            self.fields[(model, name)] = spec
+        model_field, text_length = spec
         if value == "":
             return None if model_field.null else ""
-        if (
-            model_field.get_internal_type() == "CharField"
-            and not model_field.choices
-            and len(value) <= model_field.max_length
-            and "\x00" not in value
-        ):
+        if text_length is not None and len(value) <= text_length and "\x00" not in value:
             # What CharField.clean would accept, without its per-call overhead (it is
             # called for every text cell of 100,000-row files).
             return value
-        try:
-            return model_field.clean(value, None)
-        except ValidationError as exc:
-            self.add(row, column, value, messages_of(exc))
+        known = self.cleaned.get((model_field, value))
+        if known is None:
+            try:
+                known = (True, model_field.clean(value, None))
+            except ValidationError as exc:
+                known = (False, messages_of(exc))
+            self.cleaned[(model_field, value)] = known
+        clean, result = known
+        if not clean:
+            self.add(row, column, value, result)
             return None
+        return result
 
     def id_number(self, row: int, column: str, value: str) -> str | None:
         number = idnumbers.normalize(value)
@@ -327,7 +339,7 @@ def _check_households(
                 lon = check.coordinate(number, "longitude", lon_text, 180)
                 lat = check.coordinate(number, "latitude", lat_text, 90)
                 if lon is not None and lat is not None:
-                    location = point_from(lon, lat, crs=crs)
+                    location = wgs84_from(lon, lat, crs=crs)
                     if out_of_china(lon, lat):
                         warnings.append(_outside_china(table, number, lon_text, lat_text))
                 else:
@@ -476,8 +488,8 @@ def _match_members(
     by_id: dict[tuple[int, str], FamilyMember] = {}
     by_name: dict[tuple[int, str], FamilyMember] = {}
     by_name_without_id: dict[tuple[int, str], FamilyMember] = {}
-    for chunk in chunked(sorted(set(existing_ids))):
-        for member in FamilyMember.objects.filter(household_id__in=chunk).order_by("pk"):
+    for part in matching(FamilyMember.objects.order_by("pk"), "household_id", existing_ids):
+        for member in part:
             if member.id_number:
                 by_id.setdefault((member.household_id, member.id_number), member)
             else:
@@ -528,6 +540,30 @@ def import_households(
             Path(members_path), aliases=MEMBER_COLUMNS, required=MEMBER_REQUIRED
         )
 
+    try:
+        return _import(households_table, members_table, path=path, crs=crs, dry_run=dry_run)
+    except IntegrityError as error:
+        # New households are COPY'd in: one added by another session meanwhile (an import
+        # or the admin) with an archive number of this file breaks the unique constraint.
+        # The transaction is rolled back; say so instead of a database error.
+        constraint = getattr(getattr(error.__cause__, "diag", None), "constraint_name", "") or ""
+        if "archive_no" not in constraint and "archive_no" not in str(error):
+            raise
+        raise ImportFailed(
+            [
+                Problem(
+                    file=Path(path).name,
+                    message=_(
+                        "Households with archive numbers of this file were added by someone "
+                        "else while it was being imported. Nothing was imported: run the "
+                        "import again."
+                    ),
+                )
+            ]
+        ) from error
+
+
+def _import(households_table, members_table, *, path, crs, dry_run) -> HouseholdImportResult:
     with transaction.atomic():
         problems: list[Problem] = []
         warnings: list[Problem] = []
@@ -572,6 +608,13 @@ def import_households(
         )
         _write_houses(households, households_table, ids=ids, existing=existing, result=result)
         _write_members(members, members_table, ids=ids, result=result)
+        pgcopy.analyze(
+            {
+                Household: len(households),
+                House: result.houses_created + result.houses_updated,
+                FamilyMember: result.members_created + result.members_updated,
+            }
+        )
         households_changed.send(sender=Household, ids=list(ids.values()))
     return result
 
@@ -602,7 +645,11 @@ def _write_households(
         for row in rows
     ]
     written = pgcopy.upsert(
-        Household, values, unique_field="archive_no", update_fields=update_fields
+        Household,
+        values,
+        unique_field="archive_no",
+        update_fields=update_fields,
+        existing=existing,
     )
     _history(Household, written, existing=existing)
     ids = dict(existing)  # households named only by the members file are in here too
@@ -636,8 +683,7 @@ def _write_houses(
     # Only households that existed before this import can have a house already.
     current: dict[int, tuple] = {}
     before = sorted(existing[row.archive_no] for row in rows if row.archive_no in existing)
-    for chunk in chunked(before):
-        houses = House.objects.filter(household_id__in=chunk, is_current=True)
+    for houses in matching(House.objects.filter(is_current=True), "household_id", before):
         for household_id, pk, *values in houses.values_list("household_id", "pk", *fields):
             current[household_id] = (pk, values)
     new, changed = [], []

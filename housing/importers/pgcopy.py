@@ -2,12 +2,16 @@
 
 bulk_create cannot use its fast UNNEST form for a model with a geometry column, and its
 per-value preparation plus psycopg's parsing of 14,000-placeholder statements made the
-household upsert two thirds of a 100,000-row import. COPY into a temporary table followed by
-one INSERT ... ON CONFLICT does the same upsert an order of magnitude faster. SQLite and
-SpatiaLite keep bulk_create(update_conflicts=True), which gives the same result.
+household upsert two thirds of a 100,000-row import. New rows are COPY'd straight into the
+table with ids drawn from its sequence beforehand; rows that already exist are COPY'd into a
+temporary table and updated from it in one UPDATE … FROM. SQLite and SpatiaLite keep
+bulk_create(update_conflicts=True), which gives the same result.
 """
 
+import struct
+
 from django.contrib.gis.db.models import GeometryField
+from django.contrib.gis.geos import GEOSGeometry, Point
 from django.db import connection
 from django.utils import timezone
 
@@ -15,7 +19,36 @@ from housing.importers.batching import WRITE_BATCH, lookup
 
 # Rows are dicts of attname -> value (village_id, not village); missing fields take their
 # model default. On PostgreSQL no model instance is built: at 100,000 rows, Model.__init__
-# alone would be seconds.
+# alone would be seconds. A geometry value is a GEOS geometry or, for a point, a WGS84
+# (lon, lat) pair: building a GEOS Point per row only to serialise it again cost more than
+# the COPY of the row.
+
+# Hex EWKB of a little-endian point with an SRID (type 1 | 0x20000000), SRID 4326.
+_WGS84_POINT = struct.Struct("<BIIdd")
+
+
+def _geometry(value) -> str | None:
+    """A geometry value as hex EWKB: exact, and accepted by the geometry type's text input."""
+    if value is None:
+        return None
+    if isinstance(value, GEOSGeometry):
+        return value.hexewkb.decode()
+    lon, lat = value
+    return _WGS84_POINT.pack(1, 0x20000001, 4326, lon, lat).hex()
+
+
+def _instance(model, row: dict, geometries: list[str]):
+    """A model instance from a row, its (lon, lat) pairs made points (the bulk_create path)."""
+    for name in geometries:
+        value = row.get(name)
+        if value is not None and not isinstance(value, GEOSGeometry):
+            row = {**row, name: Point(*value, srid=4326)}
+    return model(**row)
+
+
+def _instances(model, rows: list[dict]) -> list:
+    geometries = [f.attname for f in _fields(model) if isinstance(f, GeometryField)]
+    return [_instance(model, row, geometries) for row in rows]
 
 
 def _fields(model):
@@ -38,9 +71,7 @@ def _tuples(fields, rows: list[dict]):
             if kind == "now":
                 values.append(default)
             elif kind == "geometry":
-                geometry = row.get(attname)
-                # Hex EWKB: exact, and accepted by the geometry type's text input.
-                values.append(geometry.hexewkb.decode() if geometry is not None else None)
+                values.append(_geometry(row.get(attname)))
             else:
                 values.append(row.get(attname, default))
         yield values
@@ -49,7 +80,9 @@ def _tuples(fields, rows: list[dict]):
 def _copy(cursor, table: str, columns: list[str], rows) -> None:
     quote = connection.ops.quote_name
     sql = f"COPY {quote(table)} ({', '.join(quote(c) for c in columns)}) FROM STDIN"
-    with cursor.copy(sql) as copy:
+    # psycopg's copy() bypasses Django's cursor wrapper: wrap its errors as Django's (a
+    # unique violation is then an IntegrityError, as from any other write).
+    with connection.wrap_database_errors, cursor.copy(sql) as copy:
         for row in rows:
             copy.write_row(row)
 
@@ -60,11 +93,23 @@ def _new_ids(cursor, model, n: int) -> list[int]:
     COPY returns nothing; knowing the ids beforehand is what lets the caller record the new
     rows in their history without reading them back by some other key.
     """
+    # Drawn in one statement, the ids are nearly always one unbroken run, which two numbers
+    # describe; only if other sessions drew ids in between are they all sent back.
+    # The sequence's name looked up once: pg_get_serial_sequence per row was most of the time.
     cursor.execute(
-        "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-        [connection.ops.quote_name(model._meta.db_table), model._meta.pk.column, n],
+        "SELECT pg_get_serial_sequence(%s, %s)",
+        [connection.ops.quote_name(model._meta.db_table), model._meta.pk.column],
     )
-    return [pk for (pk,) in cursor.fetchall()]
+    (sequence,) = cursor.fetchone()
+    cursor.execute(
+        "WITH drawn AS (SELECT nextval(%s::regclass) AS id FROM generate_series(1, %s)) "
+        "SELECT min(id), max(id), "
+        "       CASE WHEN max(id) - min(id) + 1 = count(*) THEN NULL ELSE array_agg(id) END "
+        "FROM drawn",
+        [sequence, n],
+    )
+    low, high, scattered = cursor.fetchone()
+    return list(range(low, high + 1)) if scattered is None else list(scattered)
 
 
 def insert(model, rows: list[dict]) -> list[int]:
@@ -72,7 +117,7 @@ def insert(model, rows: list[dict]) -> list[int]:
     if not rows:
         return []
     if connection.vendor != "postgresql":
-        objects = [model(**row) for row in rows]
+        objects = _instances(model, rows)
         model.objects.bulk_create(objects, batch_size=WRITE_BATCH)
         return [obj.pk for obj in objects]
     fields = _fields(model)
@@ -85,17 +130,24 @@ def insert(model, rows: list[dict]) -> list[int]:
 
 
 def upsert(
-    model, rows: list[dict], *, unique_field: str, update_fields: list[str]
+    model,
+    rows: list[dict],
+    *,
+    unique_field: str,
+    update_fields: list[str],
+    existing: dict | None = None,
 ) -> dict[str, int]:
     """Insert `rows`, or update `update_fields` of the rows with the same `unique_field`.
 
-    Returns unique value -> primary key for every row given.
+    `existing`: unique value -> primary key of the rows already in the table, if the caller
+    has just read them in this transaction (else they are read here). Returns unique value
+    -> primary key for every row given.
     """
     if not rows:
         return {}
     if connection.vendor != "postgresql":
         model.objects.bulk_create(
-            [model(**row) for row in rows],
+            _instances(model, rows),
             batch_size=WRITE_BATCH,
             update_conflicts=True,
             unique_fields=[unique_field],
@@ -103,31 +155,77 @@ def upsert(
         )
         values = [row[unique_field] for row in rows]
         return dict(lookup(model.objects.all(), unique_field, values, unique_field, "pk"))
+    keys = [row[unique_field] for row in rows]
+    if existing is None:
+        existing = dict(lookup(model.objects.all(), unique_field, keys, unique_field, "pk"))
+    new = [row for row in rows if row[unique_field] not in existing]
+    old = [row for row in rows if row[unique_field] in existing]
+    ids = {key: existing[key] for key in keys if key in existing}
+    ids.update(zip((row[unique_field] for row in new), insert(model, new), strict=True))
+    _update(model, old, update_fields=update_fields, ids=existing, key=unique_field)
+    return ids
+
+
+def _update(model, rows: list[dict], *, update_fields: list[str], ids: dict, key: str) -> None:
+    """Set `update_fields` of the rows whose `key` value maps to a primary key in `ids`:
+    COPY into a temporary table, then one UPDATE … FROM it."""
+    if not rows:
+        return
     quote = connection.ops.quote_name
-    fields = _fields(model)
-    columns = [f.column for f in fields]
-    column_list = ", ".join(quote(c) for c in columns)
+    fields = [model._meta.get_field(name) for name in update_fields]
+    pk = quote(model._meta.pk.column)
     table = quote(model._meta.db_table)
-    staging = quote(f"import_{model._meta.db_table}")
-    updates = ", ".join(
-        f"{quote(c)} = EXCLUDED.{quote(c)}"
-        for c in (model._meta.get_field(name).column for name in update_fields)
+    staging_name = f"import_{model._meta.db_table}"
+    staging = quote(staging_name)
+    columns = ", ".join(quote(f.column) for f in fields)
+    sets = ", ".join(f"{quote(f.column)} = s.{quote(f.column)}" for f in fields)
+    values = (
+        [ids[row[key]], *values] for row, values in zip(rows, _tuples(fields, rows), strict=True)
     )
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {staging}")
         # Same column types as the table (geometry(Point,4326) included), no constraints.
         cursor.execute(
             f"CREATE TEMPORARY TABLE {staging} ON COMMIT DROP AS "
-            f"SELECT {column_list} FROM {table} WITH NO DATA"
+            f"SELECT {pk}, {columns} FROM {table} WITH NO DATA"
         )
-        _copy(cursor, f"import_{model._meta.db_table}", columns, _tuples(fields, rows))
-        unique = quote(model._meta.get_field(unique_field).column)
-        pk = quote(model._meta.pk.column)
-        # RETURNING covers inserted and updated rows alike: no second query for the ids.
-        cursor.execute(
-            f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {staging} "
-            f"ON CONFLICT ({unique}) DO UPDATE SET {updates} RETURNING {unique}, {pk}"
-        )
-        ids = dict(cursor.fetchall())
+        _copy(cursor, staging_name, [model._meta.pk.column] + [f.column for f in fields], values)
+        cursor.execute(f"UPDATE {table} t SET {sets} FROM {staging} s WHERE t.{pk} = s.{pk}")
         cursor.execute(f"DROP TABLE {staging}")
-    return ids
+
+
+# What autovacuum waits for before it re-analyses a table: this share of its rows changed
+# (autovacuum_analyze_scale_factor), and not fewer rows than ANALYZE_MIN_ROWS.
+ANALYZE_SHARE = 0.1
+ANALYZE_MIN_ROWS = 1000
+
+
+def analyze(written: dict) -> None:
+    """ANALYZE the tables of `written` (model -> rows this load wrote) that it changed enough
+    to make their planner statistics stale, before the statements that follow in the same
+    transaction (the map refresh) are planned for the tables as they were: empty, after a
+    first import, so that joins of 100,000 rows ran as nested loops. PostgreSQL only.
+
+    Only the key columns (primary and foreign keys: what those statements join and filter
+    on), a twentieth of the time of the whole table with its text and geometry columns. A
+    column-list ANALYZE leaves autovacuum's change counters as they were, so autovacuum
+    still analyses the whole table after the commit, as it would have without this.
+    """
+    if connection.vendor != "postgresql":
+        return
+    models = {model._meta.db_table: model for model, n in written.items() if n >= ANALYZE_MIN_ROWS}
+    if not models:
+        return
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        # reltuples: the row count the statistics hold, -1 when never analysed.
+        cursor.execute(
+            "SELECT relname, reltuples FROM pg_class WHERE oid = ANY(%s::regclass[])",
+            [list(models)],
+        )
+        for name, rows in sorted(cursor.fetchall()):
+            model = models[name]
+            if written[model] < ANALYZE_SHARE * rows:
+                continue
+            keys = [f.column for f in model._meta.concrete_fields if f.primary_key or f.is_relation]
+            cursor.execute(f"ANALYZE {quote(name)} ({', '.join(quote(c) for c in keys)})")

@@ -2,6 +2,7 @@
 
 import csv
 import datetime
+import functools
 import re
 import unicodedata
 import zipfile
@@ -24,6 +25,7 @@ def header_key(text: str) -> str:
     return re.sub(r"[\s_\-*]", "", text).casefold()
 
 
+@functools.lru_cache(maxsize=4096)  # a file repeats its few choices on every row
 def value_key(text: str) -> str:
     """Matching key for a choice written in a cell: case, spaces and separators ignored."""
     return re.sub(r"[\s_\-:]", "", unicodedata.normalize("NFKC", str(text or ""))).casefold()

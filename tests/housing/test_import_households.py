@@ -6,6 +6,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 from openpyxl import Workbook
 
 from housing import idnumbers
@@ -636,3 +637,146 @@ def test_a_house_built_in_a_future_year_refuses_the_file(tmp_path, regions, grou
         f"The year {next_year} is in the future."
     )
     assert_nothing_written()
+
+
+def test_coordinates_are_stored_to_the_last_bit_and_a_reimport_moves_them(
+    tmp_path, regions, groups
+):
+    """The COPY writes a point from the parsed floats (no GEOS object on the way): exact."""
+    rows = with_cell(0, "longitude", "107.91234567890123")
+    rows[0][HEADER.index("latitude")] = "27.212345678901234"
+    run(write_csv(tmp_path / "first.csv", HEADER, rows))
+    a001 = Household.objects.get(archive_no="A001")
+    assert a001.location.coords == (float("107.91234567890123"), float("27.212345678901234"))
+    assert a001.location.srid == 4326
+
+    rows[0][HEADER.index("longitude")] = "107.95"
+    rows[1][HEADER.index("longitude")] = "108.01"
+    rows[1][HEADER.index("latitude")] = "27.21"
+    assert run(write_csv(tmp_path / "second.csv", HEADER, rows)).startswith(
+        "Households: 0 created, 2 updated."
+    )
+    located = dict(Household.objects.values_list("archive_no", "location"))
+    assert located["A001"].coords == (107.95, float("27.212345678901234"))
+    assert located["A002"].coords == (108.01, 27.21)
+    assert Household.objects.get(archive_no="A002").location_source == LocationSource.IMPORTED
+
+
+def test_an_existing_household_is_updated_and_a_new_one_created_in_one_import(
+    tmp_path, regions, groups
+):
+    """New rows are copied in with ids of their own; existing ones updated where they are."""
+    old = HouseholdFactory(archive_no="A002", head_name="旧名", village=regions["village1"])
+    run(write_csv(tmp_path / "households.csv", HEADER, ROWS))
+
+    a002 = Household.objects.get(archive_no="A002")
+    assert (a002.pk, a002.head_name, a002.village.code) == (old.pk, "李四", "520399101200")
+    assert a002.created_at == old.created_at
+    assert a002.updated_at > old.updated_at
+    a001 = Household.objects.get(archive_no="A001")
+    assert a001.pk > old.pk
+    assert Household.objects.count() == 2
+    assert [h.history_type for h in a001.history.all()] == ["+"]
+    assert [h.history_type for h in a002.history.order_by("history_date")] == ["+", "~"]
+
+
+@pytest.mark.skipif(
+    "connection.vendor != 'postgresql'", reason="planner statistics are PostgreSQL's"
+)
+def test_a_big_import_analyses_its_tables_before_the_map_is_refreshed(tmp_path, regions, groups):
+    """1,200 households into empty tables: the statistics say so before the map refresh
+    plans its joins (and so after the import, in the same transaction)."""
+    blank = dict.fromkeys(HEADER, "")
+    rows = [
+        list(
+            {
+                **blank,
+                "archive_no": f"B{i:05d}",
+                "village_code": "520399100200",
+                "head_name": f"户主{i}",
+                "longitude": "107.91",
+                "latitude": "27.21",
+                "grade": "C",
+            }.values()
+        )
+        for i in range(1200)
+    ]
+    run(write_csv(tmp_path / "households.csv", HEADER, rows))
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, reltuples FROM pg_class WHERE relname IN (%s, %s) ORDER BY 1",
+            ["housing_house", "housing_household"],
+        )
+        assert cursor.fetchall() == [("housing_house", 1200), ("housing_household", 1200)]
+        cursor.execute(
+            "SELECT attname FROM pg_stats WHERE tablename = 'housing_household' "
+            "AND attname IN ('id', 'village_id')"
+        )
+        assert sorted(name for (name,) in cursor.fetchall()) == ["id", "village_id"]
+    assert House.objects.filter(safety_grade="C").count() == 1200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_household_added_by_someone_else_during_the_import_fails_it_cleanly(
+    tmp_path, regions, groups
+):
+    # New households are COPY'd in. Another session adds A001 while the import runs: its
+    # uncommitted row holds the COPY until it commits, then the archive number is taken.
+    # The import says so, and writes nothing.
+    if connection.vendor != "postgresql":
+        pytest.skip("COPY and its unique check are the PostgreSQL path")
+    import threading
+
+    import psycopg
+
+    from housing.importers import ImportFailed, import_households
+
+    households = write_csv(tmp_path / "households.csv", HEADER, ROWS)
+    settings = connection.settings_dict
+    other = psycopg.connect(
+        host=settings["HOST"] or "127.0.0.1",
+        port=settings["PORT"] or 5432,
+        user=settings["USER"],
+        password=settings["PASSWORD"],
+        dbname=settings["NAME"],
+    )
+    template = HouseholdFactory(archive_no="TEMPLATE", village=regions["village1"])
+    columns = [f.column for f in Household._meta.concrete_fields if not f.primary_key]
+    chosen = [
+        "'A001'" if c == "archive_no" else "'别人'" if c == "head_name" else c for c in columns
+    ]
+    try:
+        with other.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO housing_household ({', '.join(columns)}) "
+                f"SELECT {', '.join(chosen)} FROM housing_household WHERE archive_no = 'TEMPLATE'"
+            )
+        outcome = {}
+
+        def run_import():
+            try:
+                import_households(path=households)
+                outcome["result"] = "imported"
+            except ImportFailed as error:
+                outcome["result"] = str(error)
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=run_import)
+        thread.start()
+        thread.join(timeout=3)
+        assert thread.is_alive(), "the import waits for the other session's row"
+        other.commit()
+        thread.join(timeout=60)
+    finally:
+        other.close()
+
+    assert "added by someone else while it was being imported" in outcome["result"]
+    assert "nothing was imported" in outcome["result"].lower()
+    assert list(
+        Household.objects.order_by("archive_no").values_list("archive_no", "head_name")
+    ) == [
+        ("A001", "别人"),
+        ("TEMPLATE", template.head_name),
+    ]

@@ -345,13 +345,26 @@ def test_opening_a_case_and_each_step_show_on_the_map(villages):
     )
     assert_same_as_full_rebuild()
 
-    case_act(user=case.team["inspector"], case_id=case.pk, action="village_review")
+    case_act(
+        user=case.team["inspector"],
+        case_id=case.pk,
+        action="village_review",
+        opinion="Seen on site.",
+        confirm=True,
+    )
 
     assert MapPoint.objects.get(pk=household_id).case_state == "village_reviewed"
     assert set(MapCell.objects.values_list("case_state", flat=True)) == {"village_reviewed"}
     assert_same_as_full_rebuild()
 
-    case_act(user=case.team["township"], case_id=case.pk, action="withdraw", reason="Moved away.")
+    case_act(
+        user=case.team["township"],
+        case_id=case.pk,
+        action="withdraw",
+        reason="Moved away.",
+        opinion="Withdrawn.",
+        confirm=True,
+    )
 
     assert MapPoint.objects.get(pk=household_id).case_state == "withdrawn"
     assert_same_as_full_rebuild()
