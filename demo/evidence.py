@@ -23,6 +23,7 @@ import datetime
 import importlib
 import math
 import random
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -35,7 +36,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Role, User
 from demo.pictures import ZONE, draw_photo, house_look, jpeg_with_exif, offset_point, recropped
-from demo.registry import COUNTY, REFERENCE_DATE
+from demo.registry import COUNTY, REFERENCE_DATE, PhaseClock
 from housing import idnumbers
 from housing.models import House, Household, Region, RegionLevel, RenovationStatus
 from inspections.grading import active_rule, derive_grade
@@ -277,14 +278,17 @@ def demo_photos_create(
     limit: int = DEFAULT_PHOTOGRAPHED,
     on_progress: Callable[[int, int], None] | None = None,
     before_visit: Callable[..., None] | None = None,
+    clock: PhaseClock | None = None,
 ) -> PhotoSummary:
     """Appraisals, progress visits and completion checks with photos for up to `limit`
     households of the demo county (which must exist), through the real services.
 
     `before_visit(household=, house=, kind=, day=)` is called before each visit after the
     first: the renovation-case demo (demo.cases) takes a case through its
-    approval steps there, before the completion check grades the house A or B.
+    approval steps there, before the completion check grades the house A or B. `clock`, if
+    given, collects the seconds of each phase (drawing, uploads, processing...).
     """
+    clock = clock or PhaseClock()
     summary = PhotoSummary()
     if limit <= 0:
         return summary
@@ -298,7 +302,8 @@ def demo_photos_create(
     with transaction.atomic():
         inspectors = field_inspectors_ensure(rnd=random.Random(f"anju-demo-inspectors:{seed}"))
         checker = User.objects.get(username=COMPLETION_CHECKER)
-        plans = _plans(seed=seed, limit=limit)
+        with clock.phase("photo_plans"):
+            plans = _plans(seed=seed, limit=limit)
         # The first household's photos are the ones the planted problems copy; the next
         # four households get one problem each.
         problems = dict(zip((plan.household.pk for plan in plans[1:]), PLANTED, strict=False))
@@ -317,6 +322,7 @@ def demo_photos_create(
                 copies=source,
                 summary=summary,
                 before_visit=before_visit,
+                clock=clock,
             )
             if problem:
                 summary.planted[problem] = plan.household.archive_no
@@ -354,12 +360,14 @@ def photograph(
     copies,
     summary,
     before_visit=None,
+    clock: PhaseClock | None = None,
 ):
     """The household's visits, each with its photos, through the services.
 
     `source`: where to keep this household's photo files for later problems to copy (for
     the first household only); `copies`: the files kept so far.
     """
+    clock = clock or PhaseClock()
     household = plan.household
     rnd = random.Random(f"anju-demo-photos:{seed}:{household.archive_no}")
     house = household.current_house
@@ -373,7 +381,8 @@ def photograph(
     keep |= {PROBLEM_SLOTS[problem]} if problem else set()
     for visit, (kind, grade) in enumerate(plan.visits):
         if before_visit is not None and visit > 0:
-            before_visit(household=household, house=house, kind=kind, day=day)
+            with clock.phase("case_steps"):
+                before_visit(household=household, house=house, kind=kind, day=day)
         wanted = list(slots.get(kind, []))
         # Some visits come back without a photo or two: the household file shows them missing.
         if len(wanted) > 3 and rnd.random() < 0.2:
@@ -382,6 +391,7 @@ def photograph(
                     wanted.remove(slot)
         start, end = _visit(day, rnd, minutes=20 + 6 * len(wanted) + rnd.randint(0, 30))
         user = checker if kind == InspectionKind.COMPLETION else inspector
+        submitting = time.perf_counter()
         inspection, _created = inspection_submit(
             user=user,
             client_uuid=uuid.UUID(int=rnd.getrandbits(128), version=4),
@@ -396,6 +406,7 @@ def photograph(
             notes="",
             appraisal=None if grade is None else appraisal_payload(grade=grade, rnd=rnd, rule=rule),
         )
+        clock.add("inspections", time.perf_counter() - submitting)
         summary.inspections += 1
         for index, slot in enumerate(wanted):
             stage, angle = slot
@@ -405,6 +416,7 @@ def photograph(
                 lon, lat, metres=rnd.uniform(3, 30), bearing=rnd.uniform(0, 2 * math.pi)
             )
             accuracy = float(rnd.randint(3, 15))
+            drawing = time.perf_counter()
             image = draw_photo(rnd=rnd, look=look, stage=stage, angle=angle, doorplate=doorplate)
             planted = problem if problem and slot == PROBLEM_SLOTS[problem] else None
             if planted == "duplicate" and slot in copies:
@@ -423,6 +435,8 @@ def photograph(
                 )
             if source is not None:
                 source[slot] = data
+            clock.add("drawing", time.perf_counter() - drawing)
+            uploading = time.perf_counter()
             photo, _created = photo_upload(
                 user=user,
                 inspection=inspection,
@@ -431,7 +445,9 @@ def photograph(
                 angle=angle,
                 file=ContentFile(data, name=f"IMG_{index:04d}.jpg"),
             )
-            photo_process(photo_id=photo.pk)
+            clock.add("uploads", time.perf_counter() - uploading)
+            with clock.phase("processing"):
+                photo_process(photo_id=photo.pk)
             summary.photos += 1
         day = min(
             REFERENCE_DATE - datetime.timedelta(days=5),

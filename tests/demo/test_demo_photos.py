@@ -259,6 +259,30 @@ def test_the_photo_cap_holds_for_a_small_cap():
 
 
 @pytest.mark.django_db
+def test_verbosity_2_adds_the_seconds_of_the_photo_phases(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    with translation.override("en"):
+        lines = seed(photos=2, verbosity=2).splitlines()
+
+    start = lines.index("Seconds per phase:")
+    end = next(i for i, line in enumerate(lines) if line.startswith("Demo logins"))
+    rows = [re.fullmatch(r"  (.+): (\d+\.\d) s", line) for line in lines[start + 1 : end]]
+    assert all(rows), lines[start + 1 : end]
+    labels = [row[1] for row in rows]
+    # After the registry's phases, in the order they first ran; no cases were asked for.
+    assert labels[labels.index("Households to photograph chosen") :] == [
+        "Households to photograph chosen",
+        "Inspections submitted",
+        "Photos drawn",
+        "Photos uploaded",
+        "Photos processed (EXIF, thumbnails, evidence checks)",
+        "Photos and cases committed (queued photo tasks)",
+        "Total",
+    ]
+    assert Household.objects.filter(houses__inspections__isnull=False).distinct().count() == 2
+
+
+@pytest.mark.django_db
 def test_a_negative_photo_count_is_refused_before_anything_is_made():
     with pytest.raises(CommandError) as caught:
         seed(photos=-1)

@@ -14,6 +14,26 @@ from demo import evidence as photo_demo
 from demo import registry as demo
 from renovation.models import CaseState
 
+# What -v 2 prints the time of, in the order of the run.
+PHASES = {
+    "regions": gettext_lazy("Regions and key groups"),
+    "households": gettext_lazy("Households, houses and family members drawn"),
+    "writing": gettext_lazy("Registry rows written"),
+    "history": gettext_lazy("History rows"),
+    "statistics": gettext_lazy("Table statistics (ANALYZE)"),
+    "users": gettext_lazy("Demo users"),
+    "map": gettext_lazy("Map tables refreshed"),
+    "commit": gettext_lazy("Registry committed (foreign keys checked)"),
+    "photo_plans": gettext_lazy("Households to photograph chosen"),
+    "inspections": gettext_lazy("Inspections submitted"),
+    "drawing": gettext_lazy("Photos drawn"),
+    "uploads": gettext_lazy("Photos uploaded"),
+    "processing": gettext_lazy("Photos processed (EXIF, thumbnails, evidence checks)"),
+    "case_steps": gettext_lazy("Case steps before visits"),
+    "cases": gettext_lazy("Renovation cases and planted anomalies"),
+    "photo_commit": gettext_lazy("Photos and cases committed (queued photo tasks)"),
+}
+
 
 class Command(BaseCommand):
     help = gettext_lazy(
@@ -113,11 +133,13 @@ class Command(BaseCommand):
                 % {"names": ", ".join(taken)}
             )
         started = time.monotonic()
+        clock = demo.PhaseClock()
         try:
             summary = demo.demo_county_create(
                 households=households,
                 seed=seed,
                 on_progress=self._progress(households, options["verbosity"]),
+                clock=clock,
             )
         except ValidationError as error:
             # Typically ANJU_DEMO_PASSWORD failing the password validators.
@@ -153,17 +175,34 @@ class Command(BaseCommand):
                 # Photos and cases in one transaction: the cases start inside the photo demo.
                 with transaction.atomic():
                     made = case_demo.CaseDemo(seed=seed, households=households) if cases else None
-                    self._photos(seed=seed, limit=photos, cases=made)
+                    self._photos(seed=seed, limit=photos, cases=made, clock=clock)
                     if made:
-                        self._cases(made)
+                        with clock.phase("cases"):
+                            self._cases(made)
+                    committing = time.perf_counter()
+                clock.add("photo_commit", time.perf_counter() - committing)
             finally:
                 trace_logger.setLevel(level)
+        if options["verbosity"] >= 2:
+            self._timings(clock, total=time.monotonic() - started)
         self.stdout.write(demo.logins_table(rows=demo.demo_logins(), password=password))
 
-    def _photos(self, *, seed: int, limit: int, cases=None) -> None:
+    def _timings(self, clock: demo.PhaseClock, *, total: float) -> None:
+        self.stdout.write(_("Seconds per phase:"))
+        for key, seconds in clock.seconds.items():
+            label = PHASES.get(key, key)
+            self.stdout.write(
+                _("  %(phase)s: %(seconds).1f s") % {"phase": label, "seconds": seconds}
+            )
+        self.stdout.write(_("  Total: %(seconds).1f s") % {"seconds": total})
+
+    def _photos(self, *, seed: int, limit: int, cases=None, clock=None) -> None:
         started = time.monotonic()
         summary = photo_demo.demo_photos_create(
-            seed=seed, limit=limit, before_visit=cases.before_visit if cases else None
+            seed=seed,
+            limit=limit,
+            before_visit=cases.before_visit if cases else None,
+            clock=clock,
         )
         self.stdout.write(
             self.style.SUCCESS(
