@@ -24,10 +24,9 @@ from inspections.models import (
     Inspection,
     InspectionKind,
     Photo,
-    PhotoAngle,
-    PhotoStage,
     PhotoStatus,
 )
+from inspections.selectors import Slot
 
 
 @dataclass(frozen=True)
@@ -41,21 +40,11 @@ class LastVisit:
 
 
 @dataclass(frozen=True)
-class SlotPhoto:
+class SlotPhoto(Slot):
     """The latest processed photo of one stage × angle of a house."""
 
     key: uuid.UUID
-    stage: str
-    angle: str
     taken_at: datetime.datetime | None
-
-    @property
-    def stage_label(self) -> str:
-        return PhotoStage(self.stage).label
-
-    @property
-    def angle_label(self) -> str:
-        return PhotoAngle(self.angle).label
 
 
 @dataclass

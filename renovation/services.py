@@ -464,279 +464,73 @@ def _record_closing_reason(*, case, reason, **_ignored) -> list[str]:
 #   request_key      idempotency (see the module's docstring)
 
 
-@_idempotent
-def case_village_review(
-    *,
-    user,
-    case_id: int,
-    opinion: str = "",
-    confirm: bool = False,
-    reason: str = "",
-    acknowledgements=(),
-    request_key: str | None = None,
-    at: datetime.datetime | None = None,
-) -> RenovationCase:
-    """applied → reviewed by the village."""
-    return _take_step(
-        STEPS["village_review"],
-        user=user,
-        case_id=case_id,
-        reason=reason,
-        opinion=opinion,
-        confirm=confirm,
-        acknowledgements=acknowledgements,
-        request_key=request_key,
-        at=at,
-    )
+STEP_INPUT_DOC = """
+
+    Keywords: `opinion` (the review opinion, required) and `confirm=True` (required);
+    `reason` (required to reject, withdraw and fail a check: the fixes required);
+    `acknowledgements` [{photo, flag, reason}] for each flag the step relies on not yet
+    acknowledged; `inspection` (the completion visit to judge, for the check);
+    `request_key` (idempotency); `at` (the step's time, for historical imports; default now).
+    """
 
 
-@_idempotent
-def case_notice(
-    *,
-    user,
-    case_id: int,
-    opinion: str = "",
-    confirm: bool = False,
-    reason: str = "",
-    acknowledgements=(),
-    request_key: str | None = None,
-    at: datetime.datetime | None = None,
-) -> RenovationCase:
-    """Reviewed by the village → publicly noticed, from the step's time (the notice period
-    starts)."""
-    return _take_step(
-        STEPS["notice"],
-        user=user,
-        case_id=case_id,
-        reason=reason,
-        opinion=opinion,
-        confirm=confirm,
-        acknowledgements=acknowledgements,
-        request_key=request_key,
-        apply=_stamp_notice,
-        at=at,
-    )
+def _step_service(name: str, doc: str, apply: Apply | None = None):
+    """The service of one step of the chain: `_take_step` with the step and what it sets."""
+    step = STEPS[name]
+
+    def service(*, user, case_id: int, request_key: str | None = None, **given) -> RenovationCase:
+        return _take_step(
+            step, user=user, case_id=case_id, request_key=request_key, apply=apply, **given
+        )
+
+    service.__name__ = service.__qualname__ = f"case_{name}"
+    service.__doc__ = doc + STEP_INPUT_DOC
+    return _idempotent(service)
 
 
-@_idempotent
-def case_township_check(
-    *,
-    user,
-    case_id: int,
-    opinion: str = "",
-    confirm: bool = False,
-    reason: str = "",
-    acknowledgements=(),
-    request_key: str | None = None,
-    at: datetime.datetime | None = None,
-) -> RenovationCase:
-    """Noticed → checked by the township, once the notice period is over."""
-    return _take_step(
-        STEPS["township_check"],
-        user=user,
-        case_id=case_id,
-        reason=reason,
-        opinion=opinion,
-        confirm=confirm,
-        acknowledgements=acknowledgements,
-        request_key=request_key,
-        at=at,
-    )
-
-
-@_idempotent
-def case_county_approve(
-    *,
-    user,
-    case_id: int,
-    opinion: str = "",
-    confirm: bool = False,
-    reason: str = "",
-    acknowledgements=(),
-    request_key: str | None = None,
-    at: datetime.datetime | None = None,
-) -> RenovationCase:
-    """Checked by the township → approved by the county (the entry appraisal's flagged
-    photos acknowledged)."""
-    return _take_step(
-        STEPS["county_approve"],
-        user=user,
-        case_id=case_id,
-        reason=reason,
-        opinion=opinion,
-        confirm=confirm,
-        acknowledgements=acknowledgements,
-        request_key=request_key,
-        at=at,
-    )
-
-
-@_idempotent
-def case_start_works(
-    *,
-    user,
-    case_id: int,
-    opinion: str = "",
-    confirm: bool = False,
-    reason: str = "",
-    acknowledgements=(),
-    request_key: str | None = None,
-    at: datetime.datetime | None = None,
-) -> RenovationCase:
-    """Approved → works started, with every before-photo (their flags acknowledged); the
-    user supervises the works."""
-    return _take_step(
-        STEPS["start_works"],
-        user=user,
-        case_id=case_id,
-        reason=reason,
-        opinion=opinion,
-        confirm=confirm,
-        acknowledgements=acknowledgements,
-        request_key=request_key,
-        apply=_record_works_inspector,
-        at=at,
-    )
-
-
-@_idempotent
-def case_finish_works(
-    *,
-    user,
-    case_id: int,
-    opinion: str = "",
-    confirm: bool = False,
-    reason: str = "",
-    acknowledgements=(),
-    request_key: str | None = None,
-    at: datetime.datetime | None = None,
-) -> RenovationCase:
-    """Works started → works finished, with every after-photo (their flags acknowledged)."""
-    return _take_step(
-        STEPS["finish_works"],
-        user=user,
-        case_id=case_id,
-        reason=reason,
-        opinion=opinion,
-        confirm=confirm,
-        acknowledgements=acknowledgements,
-        request_key=request_key,
-        at=at,
-    )
-
-
-@_idempotent
-def case_pass_completion(
-    *,
-    user,
-    case_id: int,
-    inspection: Inspection | None = None,
-    opinion: str = "",
-    confirm: bool = False,
-    reason: str = "",
-    acknowledgements=(),
-    request_key: str | None = None,
-    at: datetime.datetime | None = None,
-) -> RenovationCase:
-    """Works finished → completion check passed, judged on `inspection` (default: the
-    house's latest completion visit with an appraisal): graded A or B by another inspector
-    than the works', and passed by another official than the works' inspector. The flags of
-    the after-photos and of the visit's photos must be acknowledged."""
-    return _take_step(
-        STEPS["pass_completion"],
-        user=user,
-        case_id=case_id,
-        reason=reason,
-        opinion=opinion,
-        confirm=confirm,
-        acknowledgements=acknowledgements,
-        inspection=inspection,
-        request_key=request_key,
-        apply=_record_completion,
-        at=at,
-    )
-
-
-@_idempotent
-def case_fail_completion(
-    *,
-    user,
-    case_id: int,
-    reason: str,
-    inspection: Inspection | None = None,
-    opinion: str = "",
-    confirm: bool = False,
-    acknowledgements=(),
-    request_key: str | None = None,
-    at: datetime.datetime | None = None,
-) -> RenovationCase:
-    """Works finished → back to works started; `reason` is the fixes required."""
-    return _take_step(
-        STEPS["fail_completion"],
-        user=user,
-        case_id=case_id,
-        reason=reason,
-        opinion=opinion,
-        confirm=confirm,
-        acknowledgements=acknowledgements,
-        inspection=inspection,
-        request_key=request_key,
-        at=at,
-    )
-
-
-@_idempotent
-def case_reject(
-    *,
-    user,
-    case_id: int,
-    reason: str,
-    opinion: str = "",
-    confirm: bool = False,
-    acknowledgements=(),
-    request_key: str | None = None,
-    at: datetime.datetime | None = None,
-) -> RenovationCase:
-    """Before the county's approval → rejected, with the reason."""
-    return _take_step(
-        STEPS["reject"],
-        user=user,
-        case_id=case_id,
-        reason=reason,
-        opinion=opinion,
-        confirm=confirm,
-        acknowledgements=acknowledgements,
-        request_key=request_key,
-        apply=_record_closing_reason,
-        at=at,
-    )
-
-
-@_idempotent
-def case_withdraw(
-    *,
-    user,
-    case_id: int,
-    reason: str,
-    opinion: str = "",
-    confirm: bool = False,
-    acknowledgements=(),
-    request_key: str | None = None,
-    at: datetime.datetime | None = None,
-) -> RenovationCase:
-    """Any open state, nothing paid yet → withdrawn, with the reason."""
-    return _take_step(
-        STEPS["withdraw"],
-        user=user,
-        case_id=case_id,
-        reason=reason,
-        opinion=opinion,
-        confirm=confirm,
-        acknowledgements=acknowledgements,
-        request_key=request_key,
-        apply=_record_closing_reason,
-        at=at,
-    )
+case_village_review = _step_service("village_review", "Applied → reviewed by the village.")
+case_notice = _step_service(
+    "notice",
+    "Reviewed by the village → publicly noticed, from the step's time (the notice period starts).",
+    _stamp_notice,
+)
+case_township_check = _step_service(
+    "township_check", "Noticed → checked by the township, once the notice period is over."
+)
+case_county_approve = _step_service(
+    "county_approve",
+    "Checked by the township → approved by the county (the entry appraisal's flagged photos "
+    "acknowledged).",
+)
+case_start_works = _step_service(
+    "start_works",
+    "Approved → works started, with every before-photo (their flags acknowledged); the user "
+    "supervises the works.",
+    _record_works_inspector,
+)
+case_finish_works = _step_service(
+    "finish_works",
+    "Works started → works finished, with every after-photo (their flags acknowledged).",
+)
+case_pass_completion = _step_service(
+    "pass_completion",
+    "Works finished → completion check passed, judged on `inspection` (default: the house's "
+    "latest completion visit with an appraisal): graded A or B by another inspector than the "
+    "works', and passed by another official than the works' inspector. The flags of the "
+    "after-photos and of the visit's photos must be acknowledged.",
+    _record_completion,
+)
+case_fail_completion = _step_service(
+    "fail_completion", "Works finished → back to works started; `reason` is the fixes required."
+)
+case_reject = _step_service(
+    "reject", "Before the county's approval → rejected, with the reason.", _record_closing_reason
+)
+case_withdraw = _step_service(
+    "withdraw",
+    "Any open state, nothing paid yet → withdrawn, with the reason.",
+    _record_closing_reason,
+)
 
 
 STEP_SERVICES: dict[str, Callable[..., RenovationCase]] = {
