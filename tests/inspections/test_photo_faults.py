@@ -323,5 +323,5 @@ def test_a_bomb_like_png_is_refused_before_decoding_and_memory_stays_bounded():
     assert refused[0::2] == [message, message]
     assert all(int(grown_mb) < 20 for grown_mb in refused[1::2]), refused
     # What the budget spares: the same file decoded costs well over the refused checks (about
-    # 350-600 MB here, depending on how the decoder's buffers are reused).
-    assert int(spared_mb) > 150
+    # 140-600 MB here, depending on how the decoder's buffers are reused and on the resize).
+    assert int(spared_mb) > 100
