@@ -1,85 +1,31 @@
 """The map tiles as maps.tiles built them before its SQL was written out (Django's ORM,
 a query compiled per request): the reference the SQL's tiles must equal, tile for tile."""
 
-import math
-from dataclasses import dataclass
-
 from django.contrib.gis.geos import Polygon
 from django.db.models import Count, F, FloatField, Func, Min, Q, QuerySet, Sum
 from django.db.models.functions import Floor
 
 from accounts.scoping import scope
-from housing.coords import wgs84_to_gcj02
 from maps.basemaps import shifts_to_gcj02
 from maps.filters import MapFilters
 from maps.legend import GRADE_KEY, GRADES, STAGE_OF_STATE, STAGES, STATES_OF_STAGE
 from maps.models import MapCell, MapPoint
 from maps.points import ORIGIN, PYRAMID_MAX_ZOOM
 
-MAX_ZOOM = 20
-POINT_ZOOM = 15
-CELLS = 4  # cells across a tile: 64-pixel cells, room for a bubble each
-# Zooms 1..PYRAMID_TOP_ZOOM read MapCell level z - 1, whose 32-pixel cells are 64 pixels at z.
-PYRAMID_TOP_ZOOM = PYRAMID_MAX_ZOOM + 1
-MAX_POINTS = 3000
-# How far beyond the tile exact shifting may move a house back into it (GCJ-02 offsets
-# differ from the tile-centre offset by far less than this inside one close-up tile).
-SHIFT_MARGIN = 50.0  # metres
-
-
-class TileOutOfRange(ValueError):
-    pass
-
-
-@dataclass(frozen=True)
-class Bounds:
-    minx: float
-    miny: float
-    maxx: float
-    maxy: float
-
-    @property
-    def size(self) -> float:
-        return self.maxx - self.minx
-
-
-def tile_bounds(z: int, x: int, y: int) -> Bounds:
-    if not 0 <= z <= MAX_ZOOM:
-        raise TileOutOfRange(f"zoom {z} is outside 0–{MAX_ZOOM}")
-    n = 2**z
-    if not (0 <= x < n and 0 <= y < n):
-        raise TileOutOfRange(f"tile {x}/{y} is outside 0–{n - 1} at zoom {z}")
-    size = 2 * ORIGIN / n
-    # Each edge from its own index: a tile's east edge is, to the last bit, its neighbour's
-    # west edge.
-    return Bounds(
-        -ORIGIN + x * size, ORIGIN - (y + 1) * size, -ORIGIN + (x + 1) * size, ORIGIN - y * size
-    )
-
-
-def to_lonlat(mx: float, my: float) -> tuple[float, float]:
-    lon = mx / ORIGIN * 180.0
-    lat = math.degrees(2 * math.atan(math.exp(my / 6378137.0)) - math.pi / 2)
-    return lon, lat
-
-
-def to_mercator(lon: float, lat: float) -> tuple[float, float]:
-    mx = lon * ORIGIN / 180.0
-    my = math.log(math.tan((90.0 + lat) * math.pi / 360.0)) * 6378137.0
-    return mx, my
-
-
-def display_mercator(mx: float, my: float) -> tuple[float, float]:
-    """Where a stored point (EPSG:3857 of WGS84) is drawn: shifted over a GCJ-02 base map."""
-    if not shifts_to_gcj02():
-        return mx, my
-    return to_mercator(*wgs84_to_gcj02(*to_lonlat(mx, my)))
-
-
-def _offset(bounds: Bounds) -> tuple[float, float]:
-    cx, cy = bounds.minx + bounds.size / 2, bounds.miny + bounds.size / 2
-    sx, sy = display_mercator(cx, cy)
-    return sx - cx, sy - cy
+# The tile geometry and projections are shared: what this reference stands for is the way
+# the queries were built (the ORM, per request), not the arithmetic around them.
+from maps.tiles import (
+    CELLS,
+    MAX_POINTS,
+    POINT_ZOOM,
+    PYRAMID_TOP_ZOOM,
+    SHIFT_MARGIN,
+    Bounds,
+    _offset,
+    display_mercator,
+    tile_bounds,
+    to_lonlat,
+)
 
 
 def _x():
