@@ -222,7 +222,7 @@ def test_inspector_finds_the_household_appraises_it_and_sends_photos(phone, live
     page.screenshot(path=str(ARTIFACTS / "field-360.png"), full_page=True)
 
     page.click("#submit")
-    page.wait_for_selector("#queue-list li[data-status=sent]", timeout=15000)
+    page.wait_for_selector("#queue-list li[data-status=sent]", timeout=60000)
     item = page.locator("#queue-list li").first
     assert item.locator(".queue-item__photos").inner_text() == "Photos sent: 2 of 2"
     assert page.inner_text("#queue-counts") == "Waiting: 0 · Sent: 1 · Failed: 0"
@@ -344,7 +344,7 @@ def test_an_inspection_made_offline_arrives_exactly_once(phone, live_server, fie
 
     page.context.set_offline(False)
     page.evaluate("window.dispatchEvent(new Event('online'))")
-    page.wait_for_selector("#queue-list li[data-status=sent]", timeout=15000)
+    page.wait_for_selector("#queue-list li[data-status=sent]", timeout=60000)
     assert page.inner_text("#queue-counts") == "Waiting: 0 · Sent: 1 · Failed: 0"
     inspection = Inspection.objects.get()
     assert inspection.house.household == field["target"]

@@ -164,7 +164,7 @@ def test_a_half_filled_form_and_its_photos_survive_a_reload_and_a_killed_tab(
     for member in ("columns_beams", "floors_slabs", "envelope"):
         rate(second, member, "sound")
     second.click("#submit")
-    second.wait_for_selector("#queue-list li[data-status=sent]", timeout=15000)
+    second.wait_for_selector("#queue-list li[data-status=sent]", timeout=60000)
     assert second.is_hidden("#drafts")
     assert (
         second.evaluate(
@@ -308,7 +308,7 @@ def test_changing_the_kind_keeps_the_photos_and_asks_before_setting_any_aside(
     page.set_input_files("input[data-angle=front][data-stage=during]", photo_file("d.jpg", seed=23))
     page.wait_for_selector("[data-slot='during/front'] img.slot__preview")
     page.click("#submit")
-    page.wait_for_selector("#queue-list li[data-status=sent]", timeout=15000)
+    page.wait_for_selector("#queue-list li[data-status=sent]", timeout=60000)
     assert asked[-1] == (
         "Photos set aside: 2. They will not be sent and will be deleted with this draft. "
         "Send anyway?"
@@ -366,7 +366,7 @@ def test_the_saved_notice_says_sent_once_the_queue_has_sent_the_record(phone, li
 
     page.context.set_offline(False)
     page.evaluate("window.dispatchEvent(new Event('online'))")
-    page.wait_for_selector("#saved-message[data-status=sent]", timeout=15000)
+    page.wait_for_selector("#saved-message[data-status=sent]", timeout=60000)
     assert page.inner_text("#saved-message") == f"Sent to the server: {LABEL}."
     assert page.get_attribute("#queue-list li", "data-status") == "sent"
     assert Inspection.objects.get().notes == "Roof beams up."
@@ -409,7 +409,7 @@ def test_records_queued_before_the_drafts_upgrade_are_kept_and_sent(phone, live_
         [field["target"].pk, field["inspector"].pk],
     )
     page.goto(f"{live_server.url}/field/")
-    page.wait_for_selector("#queue-list li[data-status=sent]", timeout=15000)
+    page.wait_for_selector("#queue-list li[data-status=sent]", timeout=60000)
     inspection = Inspection.objects.get()
     assert str(inspection.client_uuid) == "6f1d8a1e-3c2b-4f5a-9e7d-0a1b2c3d4e5f"
     assert inspection.notes == "Queued by the old page."

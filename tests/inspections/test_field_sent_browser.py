@@ -100,7 +100,7 @@ def test_flagged_photos_show_their_flags_once_processed_and_offer_a_retake(
     page.wait_for_selector("[data-slot='before/householder'] img.slot__preview")
     page.click("#submit")
 
-    page.wait_for_selector("#queue-list li[data-status=sent]", timeout=15000)
+    page.wait_for_selector("#queue-list li[data-status=sent]", timeout=60000)
     page.wait_for_selector("#sent:not([hidden])")
     page.wait_for_function(
         "() => document.querySelectorAll('.sent-photo[data-checked=true]').length === 2",
@@ -204,7 +204,7 @@ def test_flagged_photos_show_their_flags_once_processed_and_offer_a_retake(
     page.click("#submit")
     page.wait_for_function(
         "() => document.querySelectorAll('#queue-list li[data-status=sent]').length === 2",
-        timeout=15000,
+        timeout=60000,
     )
     again = Inspection.objects.exclude(pk=inspection.pk).get()
     assert (again.kind, again.house) == ("appraisal", inspection.house)
