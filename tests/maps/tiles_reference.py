@@ -8,7 +8,7 @@ from django.db.models.functions import Floor
 from accounts.scoping import scope
 from maps.basemaps import shifts_to_gcj02
 from maps.filters import MapFilters
-from maps.legend import GRADE_KEY, GRADES, STAGE_OF_STATE, STAGES, STATES_OF_STAGE
+from maps.legend import GRADES, STAGES, STATES_OF_STAGE
 from maps.models import MapCell, MapPoint
 from maps.points import ORIGIN, PYRAMID_MAX_ZOOM
 
@@ -21,10 +21,12 @@ from maps.tiles import (
     PYRAMID_TOP_ZOOM,
     SHIFT_MARGIN,
     Bounds,
+    _feature,
+    _inside,
     _offset,
+    _single,
     display_mercator,
     tile_bounds,
-    to_lonlat,
 )
 
 
@@ -52,28 +54,6 @@ def _bbox(bounds: Bounds, dx: float, dy: float, margin: float = 0.0) -> Polygon:
     )
     box.srid = 3857
     return box
-
-
-def _feature(mx: float, my: float, properties: dict) -> dict:
-    lon, lat = to_lonlat(mx, my)
-    return {
-        "type": "Feature",
-        "geometry": {"type": "Point", "coordinates": [round(lon, 6), round(lat, 6)]},
-        "properties": properties,
-    }
-
-
-def _single(household_id: int, grade: str, state: str) -> dict:
-    return {
-        "id": household_id,
-        "n": 1,
-        "g": GRADE_KEY.get(grade, "none"),
-        "s": STAGE_OF_STATE.get(state, "none"),
-    }
-
-
-def _inside(bounds: Bounds, mx: float, my: float) -> bool:
-    return bounds.minx <= mx < bounds.maxx and bounds.miny < my <= bounds.maxy
 
 
 def _points(qs: QuerySet, bounds: Bounds, dx: float, dy: float) -> list[dict] | None:
