@@ -7,13 +7,14 @@
 Needs a PostGIS server (DATABASE_URL). It creates a throw-away database `anju_bench_phash` on
 that server (with the postgis extension), migrates it, and drops it at the end; the database
 named in DATABASE_URL is never touched. It COPYs N photo rows with uniformly random 64-bit
-hashes (and their four 16-bit bands) into inspections_photo, planting for each of Q query
+hashes (and their three bands) into inspections_photo, planting for each of Q query
 hashes one neighbour at a random distance 0..8. Then, for each query, it times:
 
-  ours       inspections.evidence.near_duplicates(max_distance=8): the four band indexes
-             probed with every value within 2 bits of the query's band (4 × 137 values,
-             UNION ALL of index-only scans, no parallel workers), the Hamming distance
-             checked in the same scans with bit_count, so only the matches come back;
+  ours       inspections.evidence.near_duplicates(max_distance=8): the three band indexes
+             (21, 21, 22 bits) probed with every value within 2 bits of the query's band
+             (3 × 232 values, UNION ALL of index-only scans, no parallel workers), the
+             Hamming distance checked in the same scans with bit_count, so only the matches
+             come back;
   baseline   one SQL scan: SELECT ... WHERE bit_count((phash # q)::bit(64)) <= 8, PostgreSQL
              reading every row (what a database without the band indexes would do).
 
@@ -129,7 +130,6 @@ def load_hashes(hashes: list[int], inspection) -> float:
         "phash_band0",
         "phash_band1",
         "phash_band2",
-        "phash_band3",
         "camera_make",
         "camera_model",
         "status",
@@ -259,8 +259,7 @@ def main() -> None:
 
         from django.test.utils import CaptureQueriesContext
 
-        from inspections import imaging
-        from inspections.evidence import band_neighbours
+        from inspections.evidence import band_probes
 
         # The plan of the statement near_duplicates sends (as it runs it: no parallel workers).
         with CaptureQueriesContext(connection) as captured:
@@ -272,12 +271,11 @@ def main() -> None:
             plan = [row[0] for row in cursor.fetchall()]
             cursor.execute("RESET max_parallel_workers_per_gather")
             # What the band indexes hold for the first query, before the distance check.
-            radius = MAX_DISTANCE // 4
             unchecked = [
                 Photo.objects.order_by()
-                .filter(**{f"phash_band{i}__in": band_neighbours(band, radius)})
+                .filter(**{f"phash_band{i}__in": values})
                 .values_list("pk", "phash")
-                for i, band in enumerate(imaging.hash_bands(queries[0]))
+                for i, values in band_probes(queries[0], MAX_DISTANCE)
             ]
             sql, params = unchecked[0].union(*unchecked[1:], all=True).query.sql_with_params()
             cursor.execute("SELECT count(*) FROM (" + sql + ") candidates", params)

@@ -43,18 +43,33 @@ HASH_BITS = 64
 
 
 @functools.cache
-def _band_masks(radius: int) -> tuple[int, ...]:
-    """XOR masks of every 16-bit pattern with at most ``radius`` bits set, 0 first."""
+def _band_masks(width: int, radius: int) -> tuple[int, ...]:
+    """XOR masks of every ``width``-bit pattern with at most ``radius`` bits set, 0 first."""
     masks = [0]
     for r in range(1, radius + 1):
-        for bits in itertools.combinations(range(16), r):
+        for bits in itertools.combinations(range(width), r):
             masks.append(sum(1 << bit for bit in bits))
     return tuple(masks)
 
 
-def band_neighbours(value: int, radius: int) -> list[int]:
-    """Every 16-bit value within Hamming distance ``radius`` of ``value``, itself first."""
-    return [value ^ mask for mask in _band_masks(radius)]
+def band_neighbours(value: int, radius: int, width: int) -> list[int]:
+    """Every ``width``-bit value within Hamming distance ``radius`` of ``value``, itself first."""
+    return [value ^ mask for mask in _band_masks(width, radius)]
+
+
+def band_probes(phash: int, max_distance: int) -> list[tuple[int, list[int]]]:
+    """(band number, the values to look up in its index) for each band of ``phash``.
+
+    Pigeonhole: if two hashes differ in at most d bits, their bands share those d
+    differences, so some band differs in at most d // (number of bands) bits.
+    """
+    radius = max(0, max_distance) // len(imaging.HASH_BAND_BITS)
+    return [
+        (i, band_neighbours(band, radius, width))
+        for i, (band, width) in enumerate(
+            zip(imaging.hash_bands(phash), imaging.HASH_BAND_BITS, strict=True)
+        )
+    ]
 
 
 class HammingDistance(Func):
@@ -84,19 +99,19 @@ def near_duplicates(
 
     Nearest first. ``phash`` may be signed (as stored) or unsigned.
 
-    Pigeonhole: if two 64-bit hashes differ in at most d bits, the four 16-bit bands share
-    those d differences, so some band differs in at most d // 4 bits. Each band probes its
-    index with every value that close (137 values for d = 8), so the lookup reads a few
-    index entries instead of every stored hash. On PostgreSQL the exact distance is checked
+    Pigeonhole: if two 64-bit hashes differ in at most d bits, the three bands (21, 21 and
+    22 bits) share those d differences, so some band differs in at most d // 3 bits. Each
+    band probes its index with every value that close (232 values for d = 8), so the lookup
+    reads about a hundred index entries per band at a million photos instead of every
+    stored hash. On PostgreSQL the exact distance is checked
     in the same index-only scans (bit_count over the index's phash column), so only the
     matches come back, not the thousands of candidates that share a band at a million
     photos; elsewhere (SpatiaLite) the candidates are checked here.
     """
-    radius = max(0, max_distance) // 4
     if queryset is None and hamming_in_sql():
-        rows = _matches_in_sql(phash, max_distance, radius)
+        rows = _matches_in_sql(phash, max_distance)
     else:
-        rows = _candidates(phash, max_distance, radius, queryset)
+        rows = _candidates(phash, max_distance, queryset)
     seen = set() if exclude_photo_id is None else {exclude_photo_id}
     found = []
     for pk, distance in rows:
@@ -108,8 +123,8 @@ def near_duplicates(
     return found
 
 
-def _candidates(phash: int, max_distance: int, radius: int, queryset) -> list[tuple[int, int]]:
-    """(photo_id, distance) of the photos that share a band within ``radius`` (ORM)."""
+def _candidates(phash: int, max_distance: int, queryset) -> list[tuple[int, int]]:
+    """(photo_id, distance) of the photos that share a band close enough (ORM)."""
     # order_by(): Photo's default ordering would join the inspection and sort every candidate.
     base = (queryset if queryset is not None else Photo.objects.all()).order_by()
     in_sql = hamming_in_sql()
@@ -120,10 +135,10 @@ def _candidates(phash: int, max_distance: int, radius: int, queryset) -> list[tu
     # One probe per band, UNION ALL: each is an index-only scan of its covering index
     # (band, phash, id); OR-ing them instead makes the planner fetch every candidate row.
     probes = [
-        base.filter(**{f"phash_band{i}__in": band_neighbours(band, radius)}).values_list(
+        base.filter(**{f"phash_band{i}__in": values}).values_list(
             "pk", "distance" if in_sql else "phash"
         )
-        for i, band in enumerate(imaging.hash_bands(phash))
+        for i, values in band_probes(phash, max_distance)
     ]
     rows = probes[0].union(*probes[1:], all=True)
     if in_sql:
@@ -131,13 +146,13 @@ def _candidates(phash: int, max_distance: int, radius: int, queryset) -> list[tu
     return [(pk, None if other is None else imaging.hamming(phash, other)) for pk, other in rows]
 
 
-def _matches_in_sql(phash: int, max_distance: int, radius: int) -> list[tuple[int, int]]:
+def _matches_in_sql(phash: int, max_distance: int) -> list[tuple[int, int]]:
     """The same probes as _candidates with the distance checked in them, as one statement.
 
     Written out rather than composed with the ORM: at a few milliseconds per lookup, building
-    four filtered querysets and their union costs about as much as running them, and
-    ``= ANY(array)`` sends one parameter per band instead of 137. Parallel workers are
-    switched off for the statement: the planner picks a parallel append of the four scans,
+    three filtered querysets and their union costs about as much as running them, and
+    ``= ANY(array)`` sends one parameter per band instead of 232. Parallel workers are
+    switched off for the statement: the planner picks a parallel append of the three scans,
     and starting the workers takes longer than the scans (3x the time, measured).
     """
     quote = connection.ops.quote_name
@@ -149,9 +164,9 @@ def _matches_in_sql(phash: int, max_distance: int, radius: int) -> list[tuple[in
     )
     signed = imaging.to_signed64(phash)
     sql, params = [], []
-    for i, band in enumerate(imaging.hash_bands(phash)):
+    for i, values in band_probes(phash, max_distance):
         sql.append(probe.format(band=quote(f"phash_band{i}")))
-        params += [signed, band_neighbours(band, radius), signed, max_distance]
+        params += [signed, values, signed, max_distance]
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
         cursor.execute(" UNION ALL ".join(sql), params)

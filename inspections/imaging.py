@@ -504,10 +504,21 @@ def to_unsigned64(value: int) -> int:
     return value & _MASK64
 
 
-def hash_bands(value: int) -> tuple[int, int, int, int]:
-    """The four 16-bit bands of a hash (band 0 = the top 16 bits), each 0..65535."""
+# The widths of the hash's bands for the near-duplicate index, top bits first. Three bands:
+# two hashes within 8 bits share a band within 2 (pigeonhole), and a 21-bit band probed with
+# its 232 neighbours within 2 bits reads about 110 index entries per band at a million photos
+# (four 16-bit bands read about 2,100 each: 8,400 in all, twice the time).
+HASH_BAND_BITS = (21, 21, 22)
+
+
+def hash_bands(value: int) -> tuple[int, ...]:
+    """The hash cut into bands of HASH_BAND_BITS (band 0 = the top 21 bits)."""
     value = to_unsigned64(value)
-    return tuple((value >> (48 - 16 * i)) & 0xFFFF for i in range(4))
+    bands, shift = [], 64
+    for width in HASH_BAND_BITS:
+        shift -= width
+        bands.append((value >> shift) & ((1 << width) - 1))
+    return tuple(bands)
 
 
 def hamming(a: int, b: int) -> int:

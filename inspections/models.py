@@ -308,13 +308,13 @@ class Photo(models.Model):
         blank=True,
         help_text=_("64-bit DCT hash, stored signed."),
     )
-    # The hash cut into four 16-bit bands, each indexed: two hashes within distance d share
-    # a band within distance d // 4 (pigeonhole), so a near-duplicate lookup probes a few
-    # index entries per band instead of scanning every photo (multi-index hashing).
+    # The hash cut into three bands of 21, 21 and 22 bits (imaging.hash_bands), each indexed:
+    # two hashes within distance d share a band within distance d // 3 (pigeonhole), so a
+    # near-duplicate lookup probes a few index entries per band instead of scanning every
+    # photo (multi-index hashing).
     phash_band0 = models.IntegerField(null=True, blank=True, editable=False)
     phash_band1 = models.IntegerField(null=True, blank=True, editable=False)
     phash_band2 = models.IntegerField(null=True, blank=True, editable=False)
-    phash_band3 = models.IntegerField(null=True, blank=True, editable=False)
     taken_at = models.DateTimeField(_("taken at"), null=True, blank=True)
     gps = models.PointField(_("GPS position"), srid=4326, null=True, blank=True)
     gps_accuracy = models.FloatField(_("GPS accuracy (m)"), null=True, blank=True)
@@ -342,7 +342,7 @@ class Photo(models.Model):
         # scan that returns the hash to verify, with no visit to the table.
         indexes = [
             models.Index(fields=[f"phash_band{i}", "phash", "id"], name=f"photo_phash_band{i}")
-            for i in range(4)
+            for i in range(3)
         ] + [
             # The requeue sweep's query (pending and older than a cutoff) reads only the few
             # pending rows, not the whole table.

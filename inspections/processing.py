@@ -86,9 +86,7 @@ def _process(photo_id) -> Photo:
     photo.gps_accuracy = exif.accuracy_m if photo.gps else None
     photo.camera_make, photo.camera_model = exif.make, exif.model
     photo.phash = imaging.to_signed64(made.phash)
-    (photo.phash_band0, photo.phash_band1, photo.phash_band2, photo.phash_band3) = (
-        imaging.hash_bands(made.phash)
-    )
+    (photo.phash_band0, photo.phash_band1, photo.phash_band2) = imaging.hash_bands(made.phash)
     storage = photo.display.storage
     copies = [
         (photo.display, _file_name(photo, "display"), made.display),

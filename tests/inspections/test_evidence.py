@@ -310,7 +310,6 @@ def _store_hashes(hashes):
                 phash_band0=bands[0],
                 phash_band1=bands[1],
                 phash_band2=bands[2],
-                phash_band3=bands[3],
                 status="ready",
             )
         )
@@ -318,9 +317,12 @@ def _store_hashes(hashes):
 
 
 def test_band_neighbours_are_every_value_within_the_radius():
-    values = evidence.band_neighbours(0xBEEF, 2)
+    values = evidence.band_neighbours(0xBEEF, 2, 16)
     assert len(values) == len(set(values)) == 1 + 16 + 120
     assert all(imaging.hamming(0xBEEF, v) <= 2 for v in values)
+    wide = evidence.band_neighbours(0x1ABCDE, 2, 21)
+    assert len(wide) == len(set(wide)) == 1 + 21 + 210
+    assert all(v < 1 << 21 and imaging.hamming(0x1ABCDE, v) <= 2 for v in wide)
 
 
 def test_the_banded_lookup_finds_exactly_what_a_full_scan_finds():
@@ -328,9 +330,10 @@ def test_the_banded_lookup_finds_exactly_what_a_full_scan_finds():
     query = rng.getrandbits(64)
     # Planted neighbours at every distance 0..12, spread over the bands in the worst way
     # (the differing bits shared as evenly as possible), plus random hashes.
+    band_starts = (43, 22, 0)  # the lowest bit of each band (imaging.HASH_BAND_BITS)
     planted = []
     for distance in range(13):
-        bits = [16 * (i % 4) + i // 4 for i in range(distance)]
+        bits = [band_starts[i % 3] + i // 3 for i in range(distance)]
         planted.append(_flip(query, bits))
     planted.append(query | (1 << 63))  # the sign bit
     stored = _store_hashes(planted + [rng.getrandbits(64) for _ in range(300)])
@@ -365,8 +368,8 @@ def test_on_postgresql_only_the_matches_leave_the_database():
         pytest.skip("bit_count is PostgreSQL 14+; elsewhere the candidates are checked in Python")
     rng = random.Random(7)
     query = rng.getrandbits(64)
-    # Candidates: the same top band as the query, the other 48 bits far from it.
-    far = [_flip(query, rng.sample(range(48), 20)) for _ in range(40)]
+    # Candidates: the same top band as the query, the other 43 bits far from it.
+    far = [_flip(query, rng.sample(range(43), 20)) for _ in range(40)]
     near = [_flip(query, [0, 17, 33]), _flip(query, [1, 2, 3, 4, 5, 6, 7, 50])]
     stored = _store_hashes(far + near)
     with connection.cursor() as cursor:
@@ -386,3 +389,25 @@ def test_on_postgresql_only_the_matches_leave_the_database():
     # Each match comes once per band it shares with the query; no far candidate comes back.
     assert {pk for pk, _distance in rows} == {stored[40].pk, stored[41].pk}
     assert all(distance <= 8 for _pk, distance in rows)
+
+
+def test_the_migration_to_three_bands_computes_them_as_python_does():
+    """inspections 0009 recomputes the stored bands in SQL: the same values as hash_bands,
+    for hashes with the sign bit set too, on PostGIS and SpatiaLite."""
+    import importlib
+
+    from django.db import connection
+
+    migration = importlib.import_module("inspections.migrations.0009_phash_three_bands")
+    rng = random.Random(9)
+    values = [0, 1, (1 << 64) - 1, 1 << 63, *(rng.getrandbits(64) for _ in range(50))]
+    stored = _store_hashes(values)
+    Photo.objects.update(phash_band0=-1, phash_band1=-1, phash_band2=-1)
+    with connection.cursor() as cursor:
+        cursor.execute(migration.THREE_BANDS.format(table=Photo._meta.db_table))
+    for photo, value in zip(
+        Photo.objects.filter(pk__in=[p.pk for p in stored]).order_by("pk"), values, strict=True
+    ):
+        assert (photo.phash_band0, photo.phash_band1, photo.phash_band2) == imaging.hash_bands(
+            value
+        )

@@ -440,8 +440,14 @@ def test_signed_storage_round_trips_every_bit():
     assert imaging.to_signed64((1 << 64) - 1) == -1
 
 
-def test_bands_are_the_four_16_bit_quarters_top_first():
-    assert imaging.hash_bands(0x0123_4567_89AB_CDEF) == (0x0123, 0x4567, 0x89AB, 0xCDEF)
+def test_bands_are_21_21_and_22_bits_top_first():
+    value = 0x0123_4567_89AB_CDEF
+    top, middle, bottom = imaging.hash_bands(value)
+    assert imaging.HASH_BAND_BITS == (21, 21, 22)
+    assert top == value >> 43 and middle == (value >> 22) & 0x1FFFFF
+    assert bottom == value & 0x3FFFFF
+    assert (top << 43) | (middle << 22) | bottom == value
+    assert imaging.hash_bands((1 << 64) - 1) == (0x1FFFFF, 0x1FFFFF, 0x3FFFFF)
 
 
 def test_hamming_counts_differing_bits_of_signed_and_unsigned_hashes():
