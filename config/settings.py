@@ -122,10 +122,13 @@ ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 AUTH_USER_MODEL = "accounts.User"
 # axes first: it refuses a locked-out login before the password is even checked.
+# accounts.backends.ModelBackend is Django's, with the signed-in user of each request read by
+# a precompiled statement (and SESSION_ENGINE the database store read the same way).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "accounts.backends.ModelBackend",
 ]
+SESSION_ENGINE = "accounts.sessions"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "housing:household_list"
 LOGOUT_REDIRECT_URL = "login"
