@@ -945,3 +945,15 @@ def test_popup_shows_the_latest_photo_thumbnail_and_the_case(regions, make_user,
     assert f'src="{thumb}"' in response.content.decode()
     image = client.get(thumb)
     assert (image.status_code, image["Content-Type"]) == (200, "image/jpeg")
+
+
+def test_tile_forms_share_their_fields_and_nothing_else():
+    """TileFilterForm instances use the class's fields (not deep copies): one request's
+    values or errors must never show in another's form."""
+    bad = TileFilterForm(QueryDict("grade=Z&year=1"))
+    good = TileFilterForm(QueryDict("grade=D&year=2024"))
+    assert bad.fields is good.fields
+    assert not bad.is_valid()
+    assert good.is_valid() and good.errors == {}
+    assert good.filters().grades == ("D",) and good.filters().year == 2024
+    assert set(bad.errors) == {"grade", "year"}
