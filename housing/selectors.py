@@ -141,7 +141,11 @@ class Cursor:
             name, key, pk = json.loads(raw.decode())
         except (ValueError, TypeError, UnicodeDecodeError):
             return None
-        if name != sort or not isinstance(key, str) or not isinstance(pk, int):
+        # Only what a row can hold: a text PostgreSQL accepts (no NUL) and a BIGINT id (not
+        # a bool, which is an int to Python); anything else is not a cursor of ours.
+        if name != sort or not isinstance(key, str) or "\x00" in key:
+            return None
+        if type(pk) is not int or not 0 < pk < 2**63:
             return None
         return cls(sort=sort, key=key, pk=pk)
 

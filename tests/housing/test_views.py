@@ -356,7 +356,11 @@ def test_a_cursor_from_outside_the_scope_or_garbage_shows_nothing_outside(
     # A cursor that is not one (or of another sort) is ignored: the page by its number.
     by_number = archive_numbers(client.get(list_url(page=2)))
     assert len(by_number) == 40
-    for bad in ["%%%", "bm90IGpzb24", Cursor.of(outside, "head_name").encode()]:
+    forged = [
+        Cursor(sort="archive_no", key=key, pk=pk).encode()
+        for key, pk in [("5203\x00", outside.pk), ("x", True), ("x", 2**70), ("x", -1)]
+    ]
+    for bad in ["%%%", "bm90IGpzb24", Cursor.of(outside, "head_name").encode(), *forged]:
         response = client.get(list_url(after=bad, page=2))
         assert response.status_code == 200
         assert archive_numbers(response) == by_number
