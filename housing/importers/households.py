@@ -546,21 +546,22 @@ def import_households(
         # New households are COPY'd in: one added by another session meanwhile (an import
         # or the admin) with an archive number of this file breaks the unique constraint.
         # The transaction is rolled back; say so instead of a database error.
+        # A household deleted meanwhile breaks a foreign key of its house or members the
+        # same way. Either way nothing was written.
         constraint = getattr(getattr(error.__cause__, "diag", None), "constraint_name", "") or ""
-        if "archive_no" not in constraint and "archive_no" not in str(error):
-            raise
-        raise ImportFailed(
-            [
-                Problem(
-                    file=Path(path).name,
-                    message=_(
-                        "Households with archive numbers of this file were added by someone "
-                        "else while it was being imported. Nothing was imported: run the "
-                        "import again."
-                    ),
-                )
-            ]
-        ) from error
+        if "archive_no" in constraint or "archive_no" in str(error):
+            message = _(
+                "Households with archive numbers of this file were added by someone "
+                "else while it was being imported. Nothing was imported: run the "
+                "import again."
+            )
+        else:
+            message = _(
+                "The registry was changed by someone else while this file was being "
+                "imported (a household of the file was added or deleted). Nothing was "
+                "imported: run the import again."
+            )
+        raise ImportFailed([Problem(file=Path(path).name, message=message)]) from error
 
 
 def _import(households_table, members_table, *, path, crs, dry_run) -> HouseholdImportResult:

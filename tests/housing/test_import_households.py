@@ -780,3 +780,61 @@ def test_a_household_added_by_someone_else_during_the_import_fails_it_cleanly(
         ("A001", "别人"),
         ("TEMPLATE", template.head_name),
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_household_deleted_by_someone_else_during_the_import_fails_it_cleanly(
+    tmp_path, regions, groups
+):
+    # A001 is on record; another session deletes it (its map row first) while the import
+    # runs: the import's update of A001 waits for that session, then finds nothing to
+    # update, and the house it writes for A001 has no household. The import says so and
+    # writes nothing.
+    if connection.vendor != "postgresql":
+        pytest.skip("the other session is a second PostgreSQL connection")
+    import threading
+
+    import psycopg
+
+    from housing.importers import ImportFailed, import_households
+
+    doomed = HouseholdFactory(archive_no="A001", village=regions["village1"], head_name="旧")
+    kept = HouseholdFactory(archive_no="KEPT", village=regions["village1"])
+    households = write_csv(tmp_path / "households.csv", HEADER, ROWS)
+    settings = connection.settings_dict
+    other = psycopg.connect(
+        host=settings["HOST"] or "127.0.0.1",
+        port=settings["PORT"] or 5432,
+        user=settings["USER"],
+        password=settings["PASSWORD"],
+        dbname=settings["NAME"],
+    )
+    try:
+        with other.cursor() as cursor:
+            for table in ("maps_mappoint", "housing_familymember", "housing_house"):
+                cursor.execute(f"DELETE FROM {table} WHERE household_id = %s", [doomed.pk])
+            cursor.execute("DELETE FROM housing_household WHERE id = %s", [doomed.pk])
+        outcome = {}
+
+        def run_import():
+            try:
+                import_households(path=households)
+                outcome["result"] = "imported"
+            except ImportFailed as error:
+                outcome["result"] = str(error)
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=run_import)
+        thread.start()
+        thread.join(timeout=3)
+        assert thread.is_alive(), "the import waits for the other session's deletion"
+        other.commit()
+        thread.join(timeout=60)
+    finally:
+        other.close()
+
+    assert "changed by someone else while this file was being imported" in outcome["result"]
+    assert "nothing was imported" in outcome["result"].lower()
+    assert list(Household.objects.values_list("archive_no", flat=True)) == [kept.archive_no]
+    assert House.objects.filter(household__archive_no__in=["A002", "A003"]).count() == 0
