@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db.models import (
+    BigIntegerField,
     Case,
     CharField,
     Count,
@@ -31,6 +32,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import (
     Cast,
     Coalesce,
@@ -42,6 +44,7 @@ from django.db.models.functions import (
     TruncSecond,
 )
 from django.utils import timezone
+from django.utils.functional import lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -62,6 +65,7 @@ from housing.models import (
 from renovation.models import (
     BuildMode,
     CaseEvent,
+    CaseEventKind,
     CaseState,
     Payment,
     RenovationMethod,
@@ -316,9 +320,37 @@ def members_ledger(job) -> Ledger:
     return Ledger(_("Family members"), qs.order_by("household__archive_no", "id"), columns)
 
 
+def _step_event(state: str) -> QuerySet:
+    """The event that first took the case to `state`: a step of the chain, or for PAID the
+    payment that completed the subsidy (never a flag's acknowledgement, which keeps the
+    case's state and so names it as its to-state too)."""
+    return CaseEvent.objects.filter(
+        case=OuterRef("pk"),
+        to_state=state,
+        kind__in=[CaseEventKind.TRANSITION, CaseEventKind.PAYMENT],
+    ).order_by("id")
+
+
 def _step_date(state: str) -> Subquery:
-    first = CaseEvent.objects.filter(case=OuterRef("pk"), to_state=state).order_by("id")
-    return Subquery(first.values("at")[:1])
+    return Subquery(_step_event(state).values("at")[:1])
+
+
+def _opinion() -> KeyTextTransform:
+    """The review opinion (审核意见) a step or a payment event records in its data."""
+    return KeyTextTransform("opinion", "data")
+
+
+def _step_opinion(state: str) -> Subquery:
+    """The review opinion of the same event the step's date is read from."""
+    return Subquery(
+        _step_event(state).annotate(opinion=_opinion()).values("opinion")[:1],
+        output_field=CharField(),
+    )
+
+
+def _step_opinion_header(state: CaseState):
+    """The header "<step>: opinion", worded when it is written (in the export's language)."""
+    return lazy(lambda: _("%(step)s: opinion") % {"step": state.label}, str)()
 
 
 CASE_COLUMNS = [
@@ -345,10 +377,18 @@ CASE_COLUMNS = [
     ("works_inspector_name", gettext_lazy("Works inspector"), "text", 12),
     ("created_by_name", gettext_lazy("Opened by"), "text", 12),
     ("opened_at", gettext_lazy("Opened at"), "datetime", 17),
+    # Each step's date, then the review opinion it was taken with: one fact a cell, so an
+    # auditor can filter one step's opinions (the county's approvals, say) and read each
+    # beside its date, rather than unpick one long cell of every step's text.
     *(
-        (f"step_{state.value}", state.label, "datetime", 17)
-        for state in STEP_STATES  # the date each step was taken
+        column
+        for state in STEP_STATES
+        for column in (
+            (f"step_{state.value}", state.label, "datetime", 17),
+            (f"opinion_{state.value}", _step_opinion_header(state), "text", 24),
+        )
     ),
+    ("flags_acknowledged_n", gettext_lazy("Flags acknowledged"), "number", 10),
     ("closing", gettext_lazy("Closing reason"), "text", 20),
 ]
 
@@ -406,12 +446,25 @@ def cases_ledger(job) -> Ledger:
         "works_inspector_name": user_name("works_inspector"),
         "created_by_name": user_name("created_by"),
         "opened_at": local_time("created_at"),
+        # The evidence flags officials accepted on this case (each with its reason, which
+        # the case's timeline and acceptance report show): how much of it rests on them.
+        "flags_acknowledged_n": Coalesce(
+            Subquery(
+                CaseEvent.objects.filter(case=OuterRef("pk"), kind=CaseEventKind.ACKNOWLEDGE)
+                .order_by()
+                .values("case")
+                .annotate(n=Count("id"))
+                .values("n")[:1]
+            ),
+            0,
+        ),
         "closing": F("closing_reason"),
     }
     steps = {}
     for state in STEP_STATES:
         steps[f"_at_{state.value}"] = _step_date(state)
         expressions[f"step_{state.value}"] = local_time(f"_at_{state.value}")
+        expressions[f"opinion_{state.value}"] = _step_opinion(state)
     qs = qs.annotate(**steps).order_by("id")
     return Ledger(
         _("Renovation cases"),
@@ -432,6 +485,7 @@ PAYMENT_COLUMNS = [
     ("reference_text", gettext_lazy("Payment reference"), "text", 18),
     ("recorded_by_name", gettext_lazy("Recorded by"), "text", 12),
     ("recorded_at", gettext_lazy("Recorded at"), "datetime", 17),
+    ("opinion_text", gettext_lazy("Review opinion"), "text", 30),
 ]
 
 
@@ -455,6 +509,16 @@ def payments_ledger(job) -> Ledger:
         "reference_text": F("reference"),
         "recorded_by_name": user_name("recorded_by"),
         "recorded_at": local_time("created_at"),
+        # The opinion recorded with the payment, on its event (the event names the payment).
+        "opinion_text": Subquery(
+            CaseEvent.objects.filter(case=OuterRef("case_id"), kind=CaseEventKind.PAYMENT)
+            .annotate(payment_ref=Cast(KeyTextTransform("payment", "data"), BigIntegerField()))
+            .filter(payment_ref=OuterRef("pk"))
+            .order_by("id")
+            .annotate(opinion=_opinion())
+            .values("opinion")[:1],
+            output_field=CharField(),
+        ),
     }
     return Ledger(
         _("Payments"),
