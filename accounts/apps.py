@@ -9,7 +9,7 @@ class AccountsConfig(AppConfig):
     verbose_name = _("Accounts")
 
     def ready(self):
-        from accounts import receivers
+        from accounts import checks, receivers  # noqa: F401  (checks registers itself)
 
         receivers.connect()
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.scoping import code_visible, scope
 from housing.bounds import ID_MAX
@@ -159,7 +160,7 @@ def field_village_bundle(*, user, code: str) -> VillageBundle:
     # Only 12 ASCII digits can be a village's code; anything else (a NUL byte, which
     # PostgreSQL refuses in a query) is not found without asking the database.
     if not (len(code) == CODE_LENGTHS[RegionLevel.VILLAGE] and code.isascii() and code.isdigit()):
-        raise Http404("No such village.")
+        raise Http404(_("No such village."))
     village = (
         Region.objects.select_related("parent")
         .defer("boundary", "parent__boundary")
@@ -167,7 +168,7 @@ def field_village_bundle(*, user, code: str) -> VillageBundle:
         .first()
     )
     if village is None or not code_visible(user, village.code):
-        raise Http404("No such village.")
+        raise Http404(_("No such village."))
     households = list(_with_context(Household.objects.filter(village=village)))
     photos = _latest_photos(Photo.objects.filter(inspection__house__household__village=village))
     return VillageBundle(
@@ -179,10 +180,10 @@ def field_village_bundle(*, user, code: str) -> VillageBundle:
 def field_household_context(*, user, pk: int) -> HouseholdContext:
     """One household's context, or 404 when absent or outside the user's regions."""
     if not 1 <= pk <= ID_MAX:
-        raise Http404("No such household.")
+        raise Http404(_("No such household."))
     households = scope(Household.objects.filter(pk=pk), user, "village__code")
     household = _with_context(households).first()
     if household is None:
-        raise Http404("No such household.")
+        raise Http404(_("No such household."))
     photos = _latest_photos(Photo.objects.filter(inspection__house__household_id=pk))
     return _context(household, photos.get(pk, {}))

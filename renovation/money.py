@@ -18,7 +18,7 @@ import datetime
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import DecimalField, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import DecimalField, Exists, F, OuterRef, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, Substr
 from django.utils import numberformat
 from django.utils.formats import get_format
@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 
 from accounts.scoping import scope
 from housing.models import Region
-from renovation.models import CaseState, Payment, RenovationCase
+from renovation.models import CaseState, RenovationCase
 from renovation.rules import overdue_cases
 
 CASE_SCOPE = "house__household__village__code"
@@ -106,20 +106,13 @@ def money_by_code(
     """The money of the user's cases under `region_code`, by the first `code_length` digits of
     their village's code (a child region's code; the region's own length for itself).
 
-    One query, whatever the number of cases or regions: one GROUP BY, payments summed per
-    case in a subquery and overdue cases found by the overdue rule as a correlated EXISTS.
+    One query, whatever the number of cases or regions: one GROUP BY, each case's paid_total
+    summed and overdue cases found by the overdue rule as a correlated EXISTS.
     `cases`: a narrower set to count (e.g. the dashboard's filters), scoped here all the same.
     Codes with no case are absent from the answer.
     """
     qs = RenovationCase.objects.all() if cases is None else cases
     qs = scope(qs, user, CASE_SCOPE).filter(**{f"{CASE_SCOPE}__startswith": region_code})
-    paid = (
-        Payment.objects.filter(case=OuterRef("pk"))
-        .order_by()
-        .values("case")
-        .annotate(total=Sum("amount"))
-        .values("total")
-    )
     overdue = overdue_cases(RenovationCase.objects.filter(pk=OuterRef("pk")), today=today)
     rows = (
         qs.alias(is_overdue=Exists(overdue))
@@ -127,7 +120,9 @@ def money_by_code(
         .values("code")
         .annotate(
             allocated=_sum("subsidy_amount", filter=Q(state__in=APPROVED_STATES)),
-            paid=_sum(Coalesce(Subquery(paid, output_field=SUM_FIELD), Value(ZERO))),
+            # The case's paid_total, kept by payment_record with each payment: the same
+            # figure the overdue rule reads, so paid and overdue never disagree.
+            paid=_sum("paid_total"),
             overdue=_sum(F("subsidy_amount") - F("paid_total"), filter=Q(is_overdue=True)),
         )
         .order_by()

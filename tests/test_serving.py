@@ -69,7 +69,9 @@ def manage(*args, env: dict, timeout: int = 300) -> subprocess.CompletedProcess:
 
 
 def test_check_deploy_is_clean_with_the_documented_production_settings():
-    result = manage("check", "--deploy", "--fail-level", "WARNING", env=production_env())
+    # The check only reads the cache's settings: no Redis is asked.
+    env = production_env(DJANGO_CACHE_URL="redis://127.0.0.1:6379/1")
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     # gis.W001 (GDAL) and security.W021 (HSTS preload), each with its reason in settings.py.
     assert "System check identified no issues (2 silenced)." in result.stdout
@@ -93,6 +95,14 @@ def test_with_s3_storage_the_policy_lets_images_come_from_the_store(endpoint, so
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["'self'", "data:", "blob:", source]
+
+
+def test_check_deploy_asks_for_a_shared_cache():
+    """Without DJANGO_CACHE_URL each gunicorn worker keeps its own users' scopes."""
+    env = production_env()
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert result.returncode == 1
+    assert "(anju.W001)" in result.stderr and "DJANGO_CACHE_URL" in result.stderr
 
 
 def test_check_deploy_names_what_the_plain_http_switches_turn_off():
