@@ -1,6 +1,8 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from accounts.views import LogoutView
+
 urlpatterns = [
     path(
         "login/",
@@ -8,5 +10,5 @@ urlpatterns = [
         name="login",
     ),
     # Django's LogoutView accepts POST only: a link or an image tag cannot log anyone out.
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logout/", LogoutView.as_view(), name="logout"),
 ]

@@ -109,7 +109,11 @@ def _strings() -> dict[str, str]:
             "Your login has expired or the page is out of date. "
             "Log in again, then open this page: waiting records will be sent."
         ),
-        "other_user": _("Recorded by %(user)s: sent when %(user)s logs in on this phone."),
+        # Another user's records, never shown: only how many wait for them to log in.
+        "others_waiting": _(
+            "Records of other users waiting on this phone: %(count)s. They are kept, and sent "
+            "when their user logs in here."
+        ),
         "inspection_failed": _("The inspection was refused, so its photos cannot be sent."),
         "refused": _("Refused by the server (%(status)s): %(reason)s"),
         "online": _("Online"),

@@ -21,6 +21,10 @@
   var KNOWN_KEY_SHARED = "anju-field-households";
   var SLOTS_KEY = "anju-field-slots";
   var KNOWN_MAX = 500;
+  // Written by the login page (forget.js) whenever it shows: this page's user is no longer
+  // logged in on this browser, whoever logs in next. Read once, as the page was served.
+  var SIGNED_OUT_KEY = "anju-field-signed-out";
+  var signedOutAtLoad = readSignedOut();
 
   var POLL_FIRST_MS = 3000;
   var POLL_MAX_MS = 60000;
@@ -49,6 +53,25 @@
   };
 
   function $(id) { return document.getElementById(id); }
+
+  function readSignedOut() {
+    try { return localStorage.getItem(SIGNED_OUT_KEY); } catch (error) { return null; }
+  }
+
+  /* The login page has shown since this page was served: its user has logged out (or their
+   * session ended) and someone else may be logged in now. The page must not send its user's
+   * records with another's session, nor stay open for them: it reloads, and the server
+   * answers with the login page or the new user's page. Records and drafts stay on the
+   * phone with their user. */
+  function userGone() {
+    return readSignedOut() !== signedOutAtLoad;
+  }
+
+  function reloadIfUserGone() {
+    if (!userGone()) return false;
+    window.location.reload();
+    return true;
+  }
 
   /* "%(name)s" placeholders, as in Django's interpolate(). */
   function fmt(text, values) {
@@ -1153,7 +1176,14 @@
       var list = $("queue-list");
       list.textContent = "";
       var counts = { waiting: 0, sent: 0, failed: 0 };
-      data.inspections.forEach(function (record) {
+      // Another user's records are theirs (sent when they log in on this phone): only how
+      // many wait is said, never what they are.
+      var othersWaiting = data.inspections.filter(function (record) {
+        return record.user_id !== config.user.id && record.status !== "sent";
+      }).length;
+      data.inspections.filter(function (record) {
+        return record.user_id === config.user.id;
+      }).forEach(function (record) {
         var photos = data.photos.filter(function (p) { return p.inspection === record.client_uuid; });
         var photosSent = photos.filter(function (p) { return p.status === "sent"; }).length;
         var photosFailed = photos.filter(function (p) { return p.status === "failed"; });
@@ -1187,9 +1217,6 @@
             text: fmt(strings.photos_progress, { sent: photosSent, total: photos.length }),
           }) : null,
         ];
-        if (record.user_id !== config.user.id && record.status !== "sent") {
-          children.push(el("p", { className: "queue-item__detail", text: fmt(strings.other_user, { user: record.user_name }) }));
-        }
         if (record.status === "failed") {
           children.push(el("p", {
             className: "queue-item__error",
@@ -1229,9 +1256,13 @@
           "data-status": status,
         }, children));
       });
-      $("queue-counts").textContent = data.inspections.length
-        ? fmt(strings.queue_counts, counts)
-        : strings.queue_empty;
+      var own = counts.waiting + counts.sent + counts.failed;
+      $("queue-counts").textContent = own ? fmt(strings.queue_counts, counts) : strings.queue_empty;
+      var others = $("queue-others");
+      if (others) {
+        others.textContent = othersWaiting ? fmt(strings.others_waiting, { count: othersWaiting }) : "";
+        others.hidden = !othersWaiting;
+      }
       $("queue").dataset.waiting = String(counts.waiting);
       renderSent(data);
       return data;
@@ -1397,12 +1428,15 @@
   }
 
   function sync(force) {
+    if (reloadIfUserGone()) return Promise.resolve();
     if (!navigator.onLine && !force) return Promise.resolve();
     return Queue.sync({
       userId: config.user.id,
       urls: config.urls,
       csrfToken: config.csrf_token,
       force: force,
+      // Checked before each request: a logout in another tab stops the sending at once.
+      current: function () { return !userGone(); },
       onChange: function () { renderQueue(); },
     }).catch(function () { return null; })
       // The oldest sent records beyond the limit go (their thumbnails with them).
@@ -1460,6 +1494,15 @@
   $("retry").addEventListener("click", function () { sync(true); });
   window.addEventListener("online", function () { showNetwork(); sync(true); });
   window.addEventListener("offline", showNetwork);
+  // A logout or a login in another tab (or the installed app's window): this page's user is
+  // gone. Checked again when the page comes back into view, in case it slept meanwhile.
+  window.addEventListener("storage", function (event) {
+    if (event.key === SIGNED_OUT_KEY || event.key === null) reloadIfUserGone();
+  });
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible") reloadIfUserGone();
+  });
+  window.addEventListener("pageshow", reloadIfUserGone);
 
   showNetwork();
   forgetSharedKnown();

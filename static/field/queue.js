@@ -331,14 +331,19 @@
   }
 
   /*
-   * Send whatever is due. options: {userId, urls: {inspections}, csrfToken, force, onChange}.
-   * Inspections first (oldest first), then the photos of inspections the server has.
-   * Stops at the first network or server error: the rest waits for the next try.
+   * Send whatever is due. options: {userId, urls: {inspections}, csrfToken, force, onChange,
+   * current}. Inspections first (oldest first), then the photos of inspections the server has.
+   * Stops at the first network or server error: the rest waits for the next try. Only the
+   * user's own records are sent, and only while current() (when given) says the user is still
+   * the one logged in: the session cookie goes with every request, and after a logout in
+   * another tab it may be someone else's.
    */
   function sendDue(options) {
     var now = Date.now();
     var onChange = options.onChange || function () {};
     var token = function () { return csrfFromCookie() || options.csrfToken; };
+    var current = options.current || function () { return true; };
+    var gone = { result: "blocked", status: null, reason: "signed out" };
     var due = function (record) {
       return record.user_id === options.userId &&
         (record.status === "waiting" || (options.force && record.status === "blocked")) &&
@@ -380,6 +385,7 @@
       var chain = Promise.resolve();
       inspections.filter(due).forEach(function (record) {
         chain = chain.then(function () {
+          if (!stopped && !current()) stopped = gone;
           if (stopped) return null;
           record.status = "sending";
           onChange();
@@ -397,6 +403,7 @@
       state.photos.forEach(function (photo) {
         chain = chain.then(function () {
           var parent = byUuid[photo.inspection];
+          if (!stopped && !current()) stopped = gone;
           if (stopped || !parent) return null;
           if (parent.status === "failed" && photo.status === "waiting") {
             photo.status = "failed";

@@ -5,6 +5,13 @@
  * of any of them is a new worker, with a new cache); the page and the photo slots
  * network-first, falling back to the kept copy. Uploads (POST) are never touched: the page
  * queues them in IndexedDB and sends them itself.
+ *
+ * The kept page and photo slots are one user's (the page carries their name, id and CSRF
+ * token). They are forgotten as soon as nobody is logged in: when the login page says so
+ * (static/field/forget.js, on every login page, so after a logout and before any login),
+ * and when the server answers them with the login page or a refusal. So the page offline is
+ * only ever the last logged-in user's. The records waiting in IndexedDB are not touched:
+ * each is its user's, and the page sends only its own user's.
  */
 "use strict";
 
@@ -17,12 +24,46 @@ const STATIC = PRECACHE.filter((url) => url !== PAGE);
 // On one bar of signal, wait this long for the network before showing the kept page.
 const NETWORK_TIMEOUT_MS = 4000;
 
+// What is kept for the logged-in user only.
+const PER_USER = [PAGE, PHOTO_SLOTS];
+const FORGET_MESSAGE = "anju-field-forget";
+
+/* Forget the user's copies, in this worker's cache and in any older one still there. */
+async function forgetUser() {
+  const names = (await caches.keys()).filter((name) => name.startsWith("anju-field-"));
+  await Promise.all(
+    names.map(async (name) => {
+      const cache = await caches.open(name);
+      await Promise.all(PER_USER.map((url) => cache.delete(url)));
+    })
+  );
+}
+
+/* The server's answer says nobody (or somebody else, who may not use the page) is logged
+ * in: the login page (a redirect; "opaqueredirect" for a page load, whose redirects the
+ * browser follows itself), or the API's 401/403. */
+function signedOut(response) {
+  return (
+    response.type === "opaqueredirect" ||
+    response.redirected ||
+    response.status === 401 ||
+    response.status === 403
+  );
+}
+
+/* Keep a good answer under `key`; forget the user's copies on a signed-out one. */
+async function remember(cache, key, response) {
+  if (response.ok && !response.redirected) {
+    await cache.put(key, response.clone());
+  } else if (signedOut(response)) {
+    await forgetUser();
+  }
+}
+
 async function keep(cache, url) {
   // The page needs the session cookie; a redirect (to the login page) is never kept as it.
   const response = await fetch(url, { credentials: "same-origin", cache: "no-store" });
-  if (response.ok && !response.redirected) {
-    await cache.put(url, response.clone());
-  }
+  await remember(cache, url, response);
   return response;
 }
 
@@ -52,9 +93,7 @@ self.addEventListener("activate", (event) => {
 async function networkFirst(request, key) {
   const cache = await caches.open(CACHE);
   const network = fetch(request).then(async (response) => {
-    if (response.ok && !response.redirected) {
-      await cache.put(key, response.clone());
-    }
+    await remember(cache, key, response);
     return response;
   });
   // Answered from the kept copy, a late network failure is nobody's business.
@@ -98,6 +137,21 @@ self.addEventListener("fetch", (event) => {
   } else if (STATIC.includes(url.pathname)) {
     event.respondWith(cacheFirst(request));
   }
+});
+
+// The login page (static/field/forget.js): nobody is logged in, forget the user's copies.
+// It waits for the answer on the port it sends, to know the page is gone.
+self.addEventListener("message", (event) => {
+  if (!event.data || event.data.type !== FORGET_MESSAGE) {
+    return;
+  }
+  const port = event.ports && event.ports[0];
+  event.waitUntil(
+    forgetUser().then(
+      () => port && port.postMessage({ type: FORGET_MESSAGE, done: true }),
+      (error) => port && port.postMessage({ type: FORGET_MESSAGE, done: false, error: String(error) })
+    )
+  );
 });
 
 // Background Sync: the browser says the network is back; wake the open field pages to send.
