@@ -27,6 +27,7 @@ Scope comes from accounts.scoping.cached_region_codes (no query when the cache i
 """
 
 import functools
+import json
 import math
 from dataclasses import dataclass
 
@@ -276,6 +277,57 @@ def _points_sql(shape: Shape) -> str:
     )
 
 
+def _case_sql(column: str, mapping: dict, default: str) -> str:
+    """CASE column WHEN stored THEN key … ELSE default END, over our own constants."""
+    whens = " ".join(f"WHEN {_literal(str(k))} THEN {_literal(v)}" for k, v in mapping.items())
+    return f"CASE {column} {whens} ELSE {_literal(default)} END"
+
+
+# Mercator metres to degrees, as to_lonlat; each rounded to 6 decimals as _feature rounds.
+_LON_SQL = f"round((ST_X(point) * 180.0 / {ORIGIN!r})::numeric, 6)"
+_LAT_SQL = "round(degrees(2 * atan(exp(ST_Y(point) / 6378137.0)) - pi() / 2)::numeric, 6)"
+
+
+@functools.cache
+def _points_json_sql(shape: Shape) -> str:
+    """_points_sql, the features' GeoJSON written by PostgreSQL: (households, features
+    joined by commas) of at most MAX_POINTS + 1 households inside the tile (_inside's test).
+
+    Close up a tile holds up to 3,000 households: building a dict per feature and encoding
+    them took 12 µs each in Python (34 ms for the densest tile at 300,000 households), the
+    database writes the same text in a third of the time.
+    """
+    where = " AND ".join(
+        [
+            *_where(shape, "key_group_id"),
+            "point IS NOT NULL",
+            _bbox_sql(shape),
+            "ST_X(point) >= %s",
+            "ST_X(point) < %s",
+            "ST_Y(point) > %s",
+            "ST_Y(point) <= %s",
+        ]
+    )
+    grade = _case_sql("grade", GRADE_KEY, "none")
+    stage = _case_sql("case_state", STAGE_OF_STATE, "none")
+    feature = (
+        """'{"type":"Feature","geometry":{"type":"Point","coordinates":[' || """
+        f"""{_LON_SQL} || ',' || {_LAT_SQL} || """
+        """']},"properties":{"id":' || household_id || ',"n":1,"g":"' || """
+        f"""{grade} || '","s":"' || {stage} || '"}}}}'"""
+    )
+    return (
+        f"SELECT COUNT(*), string_agg(feature, ',') FROM (SELECT {feature} AS feature "
+        f"FROM {MapPoint._meta.db_table} WHERE {where} LIMIT %s) t"
+    )
+
+
+def points_in_sql(z: int) -> bool:
+    """Whether tile_json has the database write this tile's features (close-up houses on
+    PostgreSQL, drawn where they are stored: not shifted onto a GCJ-02 base map)."""
+    return z >= POINT_ZOOM and connection.vendor == "postgresql" and not shifts_to_gcj02()
+
+
 @functools.cache
 def _cells_sql(shape: Shape) -> str:
     # A point's cell on the world grid of this zoom, relative to the tile: parameters
@@ -369,6 +421,19 @@ def _points(shape, where_params, bounds: Bounds, dx: float, dy: float) -> list[d
     return features
 
 
+def _points_json(shape, where_params, bounds: Bounds) -> str | None:
+    """_points as GeoJSON text written by the database (see points_in_sql); None when
+    there are more than MAX_POINTS."""
+    box = [bounds.minx, bounds.maxx, bounds.miny, bounds.maxy]
+    [(n, text)] = _fetch(
+        _points_json_sql(shape),
+        [*where_params, *_bbox_params(shape, bounds, 0.0, 0.0, 0.0), *box, MAX_POINTS + 1],
+    )
+    if n > MAX_POINTS:
+        return None
+    return text or ""
+
+
 def _pyramid(shape, where_params, z: int, x: int, y: int) -> list[dict]:
     """Zoom ≤ PYRAMID_TOP_ZOOM: sum the tile's MapCell rows per cell.
 
@@ -436,3 +501,23 @@ def tile(*, user, z: int, x: int, y: int, filters: MapFilters) -> dict:
         if features is None:
             features = _cells(shape, where_params, z, x, y)
     return {"type": "FeatureCollection", "features": features}
+
+
+def _collection_json(features: str) -> str:
+    return '{"type":"FeatureCollection","features":[' + features + "]}"
+
+
+def tile_json(*, user, z: int, x: int, y: int, filters: MapFilters) -> str:
+    """tile() as GeoJSON text (compact, UTF-8 as is). Close-up houses on PostgreSQL are
+    written by the database (points_in_sql); everything else is tile() encoded here."""
+    if points_in_sql(z):
+        bounds = tile_bounds(z, x, y)
+        codes = cached_region_codes(user)
+        if codes == []:
+            return _collection_json("")
+        shape = _shape(codes, filters)
+        text = _points_json(shape, _where_params(codes, filters), bounds)
+        if text is not None:
+            return _collection_json(text)
+    data = tile(user=user, z=z, x=x, y=y, filters=filters)
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)

@@ -4,7 +4,6 @@ Thin: parse the GET parameters with MapFilterForm, check scope, call a selector 
 """
 
 import hashlib
-import json
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
@@ -23,7 +22,7 @@ from maps import overview
 from maps.basemaps import shifts_to_gcj02
 from maps.filters import MapFilterForm, TileFilterForm
 from maps.selectors import household_popup
-from maps.tiles import TileOutOfRange, data_version, tile
+from maps.tiles import TileOutOfRange, data_version, tile_json
 
 # Tiles are private (who may see a household depends on who asks). A browser keeps a tile a
 # minute, then revalidates: the ETag carries the data version, so an unchanged tile costs a
@@ -67,10 +66,9 @@ def tile_view(request, z: int, x: int, y: int):
         if not_modified is not None:
             return _private(not_modified, etag)
     try:
-        data = tile(user=request.user, z=z, x=x, y=y, filters=filters)
+        body = tile_json(user=request.user, z=z, x=x, y=y, filters=filters)
     except TileOutOfRange as exc:
         raise Http404(str(exc)) from exc
-    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
     return _private(HttpResponse(body, content_type="application/geo+json"), etag)
 
 
