@@ -8,14 +8,14 @@ prefetched, so rendering costs a fixed number of queries whatever the number of 
 import datetime
 from dataclasses import dataclass, replace
 
-from django.db.models import Count, Prefetch, QuerySet, prefetch_related_objects
+from django.db.models import Count, Prefetch, Q, QuerySet, prefetch_related_objects
 from django.http import Http404
 from django.utils.translation import gettext as _
 
 from accounts.models import Role
 from accounts.scoping import scope
 from housing.models import Household, Region, RegionLevel
-from inspections.models import Inspection, InspectionKind, Photo, PhotoStatus
+from inspections.models import Inspection, InspectionKind, Photo, PhotoStatus, RequiredPhotoSlot
 from renovation.errors import CaseForbidden
 from renovation.evidence import (
     FLAG_STEPS,
@@ -24,7 +24,9 @@ from renovation.evidence import (
     completion_visit,
     flag_checks,
     latest_completion_visit_id,
+    photo_key,
     photo_slots_of,
+    step_flag_checks,
     unacknowledged_flags,
 )
 from renovation.models import OPEN_STATES, CaseEvent, CaseState, Payment, RenovationCase
@@ -154,6 +156,109 @@ def completion_inspections(*, user, case: RenovationCase) -> QuerySet[Inspection
     return qs.filter(house=case.house, kind=InspectionKind.COMPLETION).order_by(
         "-started_at", "-id"
     )
+
+
+@dataclass
+class VisitChoice:
+    """A completion visit the check may be judged on, as the case page offers it.
+
+    flags: the flags not yet acknowledged of the visit's own photos that the check relies
+    on when judged on this visit (beyond the after-photos every visit shares); problem: why
+    the check cannot pass on this visit ("" when it can)."""
+
+    inspection: Inspection
+    flags: list[FlagCheck]
+    problem: str = ""
+    selected: bool = False
+
+
+@dataclass
+class CompletionChoices:
+    """The visits a completion check may pick: `usable` (the default first, as the service
+    picks it: renovation.evidence.completion_visit) and `unusable` (each with its problem),
+    and `shared`: the flags not yet acknowledged that the check relies on whichever visit
+    it picks (the after-photos of the required slots)."""
+
+    usable: list[VisitChoice]
+    unusable: list[VisitChoice]
+    shared: list[FlagCheck]
+
+
+def completion_choices(*, user, case: RenovationCase) -> CompletionChoices:
+    """What passing the completion check offers: the house's completion visits with an
+    appraisal made after the entry appraisal (those renovation.evidence.completion_visits
+    picks the default from), each judged by the step's own check (grade, inspectors,
+    separation of duties), and the flags the check would rely on for each, split as
+    renovation.evidence.step_photos splits them: the after-photos of the required slots
+    (any visit) and the chosen visit's own photos. A fixed number of queries."""
+    step = STEPS["pass_completion"]
+    after = case.entry_appraisal.inspection.started_at
+    visits = list(
+        completion_inspections(user=user, case=case).filter(
+            appraisal__isnull=False, started_at__gt=after
+        )
+    )
+    angles = set(
+        RequiredPhotoSlot.objects.filter(kind=InspectionKind.COMPLETION, stage="after").values_list(
+            "angle", flat=True
+        )
+    )
+    in_shared = Q(stage="after", angle__in=angles)
+    flagged = list(
+        Photo.objects.filter(inspection__house_id=case.house_id)
+        .filter(in_shared | Q(inspection_id__in=[v.pk for v in visits]))
+        .exclude(status=PhotoStatus.FAILED)
+        .exclude(flags=[])
+        .order_by("inspection__started_at", "stage", "angle", "id")
+    )
+    acknowledged = acknowledgements_of(case) if flagged else {}
+
+    def pending(photos) -> list[FlagCheck]:
+        return [c for c in flag_checks(photos, acknowledged) if not c.acknowledged]
+
+    shared = [p for p in flagged if p.stage == "after" and p.angle in angles]
+    usable, unusable = [], []
+    for visit in visits:
+        own = [p for p in flagged if p.inspection_id == visit.pk and p not in shared]
+        problem = step_problem(
+            user=user, case=case, step=step, reason="(asked on the form)", inspection=visit
+        )
+        choice = VisitChoice(visit, pending(own), "" if problem is None else str(problem.message))
+        (unusable if problem is not None else usable).append(choice)
+    return CompletionChoices(usable=usable, unusable=unusable, shared=pending(shared))
+
+
+def acknowledgements_for_visit(
+    *, case: RenovationCase, action: str, inspection, acknowledgements: list[dict]
+) -> list[dict]:
+    """The acknowledgements a case page sent with a step, less those of flags on another
+    completion visit's photos that the step does not rely on: the page offers them for the
+    other visits the check could pick (completion_choices), and a browser without scripts
+    sends them all. Any other acknowledgement (a photo of the chosen visit, one the step
+    does not rely on at all) is left for the service to judge."""
+    if action != "pass_completion" or not acknowledgements:
+        return acknowledgements
+    visit = completion_visit(case, inspection)
+    if visit is None:
+        return acknowledgements
+    relied = {(c.key, c.code) for c in step_flag_checks(case, action, visit)}
+    keys = {photo_key(a.get("photo")) for a in acknowledgements} - {None}
+    elsewhere = {
+        str(key)
+        for key in Photo.objects.filter(
+            inspection__house_id=case.house_id,
+            inspection__kind=InspectionKind.COMPLETION,
+            key__in=keys,
+        )
+        .exclude(inspection_id=visit.pk)
+        .values_list("key", flat=True)
+    }
+    return [
+        a
+        for a in acknowledgements
+        if (key := photo_key(a.get("photo"))) not in elsewhere
+        or (key, str(a.get("flag") or "").strip()) in relied
+    ]
 
 
 def township_list(*, user) -> QuerySet[Region]:

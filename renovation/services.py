@@ -221,11 +221,16 @@ def _house_status(house: House, status: str) -> None:
         house.save(update_fields=["renovation_status"])
 
 
-def _latest_appraisal(house: House) -> Appraisal | None:
+def _latest_appraisal(house: House, at: datetime.datetime | None = None) -> Appraisal | None:
+    """The house's latest appraisal, or with `at` the latest whose visit started at or
+    before it: a case imported with its historical time stands on the appraisal made by
+    then, never on a later one."""
     # The same order as the house's grade (inspections.services.house_grade_follow_latest).
+    appraisals = Appraisal.objects.filter(inspection__house=house)
+    if at is not None:
+        appraisals = appraisals.filter(inspection__started_at__lte=at)
     return (
-        Appraisal.objects.filter(inspection__house=house)
-        .select_related("inspection")
+        appraisals.select_related("inspection")
         .order_by("-inspection__started_at", "-inspection__created_at", "-id")
         .first()
     )
@@ -761,7 +766,15 @@ def case_open(
                     "state": state_label(open_case.state),
                 }
             )
-        entry = _latest_appraisal(house)
+        entry = _latest_appraisal(house, at)
+        if entry is None and at is not None:
+            raise CaseRefused(
+                _(
+                    "The house has no appraisal made on or before %(at)s, when the case is "
+                    "opened; a case needs an appraisal grading it C or D made by then."
+                )
+                % {"at": local_time(now)}
+            )
         if entry is None:
             raise CaseRefused(
                 _("The house has no appraisal; a case needs an appraisal grading it C or D.")

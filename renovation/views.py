@@ -29,12 +29,14 @@ from renovation.permissions import can_act_on_case
 from renovation.rules import is_overdue, payment_due_date
 from renovation.selectors import (
     CaseFilters,
+    acknowledgements_for_visit,
     available_actions,
     case_evidence,
     case_get,
     case_list,
     case_state_counts,
     case_timeline,
+    completion_choices,
     completion_inspections,
     next_steps_note,
 )
@@ -103,6 +105,9 @@ def _detail_context(request, case, *, act_form=None, pay_form=None, error=None) 
         action["needs_reason"] = STEPS[action["action"]].needs_reason
         action["needs_inspection"] = STEPS[action["action"]].needs_inspection
         action["request_key"] = new_request_key()
+        if action["action"] == "pass_completion":
+            _offer_visits(action, completion_choices(user=user, case=case), act_form)
+        _keep_typed_reasons(action, act_form)
     # The user's own steps (the payment too) that they may not take now, with the service's
     # reason (evidence missing, notice period not over, separation of duties...): no button
     # they cannot use. Other roles' steps are named, not explained.
@@ -135,6 +140,7 @@ def _detail_context(request, case, *, act_form=None, pay_form=None, error=None) 
         if any(a["needs_inspection"] for a in allowed)
         else [],
         "act_form": act_form,
+        "visit_choices": any(a.get("visits") for a in allowed),
         "pay_form": pay_form if can_pay else None,
         "payments": list(case.payments.all()),
         "remaining": case.subsidy_amount - case.paid_total,
@@ -143,6 +149,37 @@ def _detail_context(request, case, *, act_form=None, pay_form=None, error=None) 
         "note": next_steps_note(user=user, case=case, actions=actions),
         "error": error,
     }
+
+
+def _sent_for(act_form, action: dict) -> bool:
+    return act_form is not None and act_form.data.get("action") == action["action"]
+
+
+def _offer_visits(action: dict, choices, act_form) -> None:
+    """The completion check offers each usable visit with the flags of its own photos to
+    acknowledge (the page shows the chosen visit's; without scripts, all of them), after
+    the flags every visit shares. The visit sent last is chosen again, else the default."""
+    action["flags"] = choices.shared
+    action["visits"] = choices.usable
+    action["unusable_visits"] = choices.unusable
+    sent = str(act_form.data.get("inspection") or "") if _sent_for(act_form, action) else ""
+    chosen = next((c for c in choices.usable if str(c.inspection.pk) == sent), None)
+    if chosen is None and choices.usable:
+        chosen = choices.usable[0]
+    if chosen is not None:
+        chosen.selected = True
+
+
+def _keep_typed_reasons(action: dict, act_form) -> None:
+    """A refused step's page keeps the reasons typed for each flag (`typed` on each)."""
+    if not _sent_for(act_form, action):
+        return
+    typed = {(a["photo"], a["flag"]): a["reason"] for a in act_form.acknowledgements()}
+    checks = list(action["flags"])
+    for choice in action.get("visits", ()):
+        checks += choice.flags
+    for check in checks:
+        check.typed = typed.get((check.key, check.code), "")
 
 
 def _refused(request, case, exc, **forms):
@@ -180,7 +217,12 @@ def case_act_view(request, pk: int):
             reason=data["reason"].strip(),
             opinion=data["opinion"].strip(),
             confirm=data["confirm"],
-            acknowledgements=form.acknowledgements(),
+            acknowledgements=acknowledgements_for_visit(
+                case=case,
+                action=data["action"],
+                inspection=data["inspection"],
+                acknowledgements=form.acknowledgements(),
+            ),
             inspection=data["inspection"],
             request_key=data["request_key"] or None,
         )
