@@ -26,6 +26,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from housing.dbsettings import local_settings
 from housing.history import CHANGED, history_snapshot
 from housing.models import Household
 from inspections import imaging
@@ -167,12 +168,13 @@ def _matches_in_sql(phash: int, max_distance: int) -> list[tuple[int, int]]:
     for i, values in band_probes(phash, max_distance):
         sql.append(probe.format(band=quote(f"phash_band{i}")))
         params += [signed, values, signed, max_distance]
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+    with (
+        transaction.atomic(savepoint=False),
+        connection.cursor() as cursor,
+        local_settings(cursor, {"max_parallel_workers_per_gather": 0}),
+    ):
         cursor.execute(" UNION ALL ".join(sql), params)
-        rows = cursor.fetchall()
-        cursor.execute("SET LOCAL max_parallel_workers_per_gather TO DEFAULT")
-    return rows
+        return cursor.fetchall()
 
 
 # --- wording ---------------------------------------------------------------------------------

@@ -23,13 +23,15 @@ Who calls it: maps.signals for single saves of Household, House and RenovationCa
 bulk paths through housing.signals.households_changed; `refresh_map_points` for all.
 """
 
+import math
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from housing.dbsettings import local_settings
+from housing.importers import pgcopy
 from housing.models import House, Household, Region
 from maps.models import MapCell, MapPoint, MapVersion
 from renovation.models import RenovationCase
@@ -249,49 +251,17 @@ def _rebuild_cells_sql() -> str:
 BULK_SETTINGS = {"jit": "off", "work_mem": "64MB"}
 
 
-@contextmanager
 def _bulk(cursor, bulk: bool):
-    """BULK_SETTINGS for the statements inside, put back as they were afterwards (on an
-    error the caller's transaction is rolled back, and the settings with it)."""
-    if not bulk or connection.vendor != "postgresql":
-        yield
-        return
-    names = list(BULK_SETTINGS)
-    cursor.execute(f"SELECT {', '.join(['current_setting(%s)'] * len(names))}", names)
-    before = cursor.fetchone()
-    _set(cursor, dict(zip(names, (BULK_SETTINGS[n] for n in names), strict=True)))
-    yield
-    _set(cursor, dict(zip(names, before, strict=True)))
+    """BULK_SETTINGS for the statements inside a bulk refresh, as they were afterwards."""
+    return local_settings(cursor, BULK_SETTINGS if bulk else {})
 
 
-def _set(cursor, settings: dict) -> None:
-    # set_config(…, true): for this transaction only, like SET LOCAL.
-    cursor.execute(
-        "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(settings)),
-        [value for item in settings.items() for value in item],
-    )
-
-
-# ANALYZE the map tables after a refresh of at least this many households that is also this
-# share of MapPoint (autovacuum's own rule, autovacuum_analyze_scale_factor): the tiles'
-# queries are planned on their statistics, and after a first bulk load those say "empty".
-ANALYZE_MIN_ROWS = 1000
-ANALYZE_SHARE = 0.1
-
-
-def _analyze_if_grown(cursor, n: int | None) -> None:
+def _analyze_if_grown(n: int | None) -> None:
     """Fresh planner statistics for the map tables if a refresh of n households (None:
-    all) changed enough of them (PostgreSQL)."""
-    if connection.vendor != "postgresql" or (n is not None and n < ANALYZE_MIN_ROWS):
-        return
-    point, cell = MapPoint._meta.db_table, MapCell._meta.db_table
-    if n is not None:
-        # reltuples: the row count the statistics hold, -1 when never analysed.
-        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [point])
-        (rows,) = cursor.fetchone()
-        if n < ANALYZE_SHARE * rows:
-            return
-    cursor.execute(f"ANALYZE {point}, {cell}")
+    all) changed enough of them, by autovacuum's own rule (pgcopy.analyze): the tiles'
+    queries are planned on their statistics, and after a first bulk load those say "empty"."""
+    changed = math.inf if n is None else n
+    pgcopy.analyze({MapPoint: changed, MapCell: changed}, whole=True)
 
 
 def refresh(ids: Iterable[int] | None = None) -> None:
@@ -314,7 +284,7 @@ def refresh(ids: Iterable[int] | None = None) -> None:
                     cursor.execute(*_cells_delta_sql(batch))
                     cursor.execute(*_upsert_sql(batch))
                 cursor.execute(f"DELETE FROM {MapCell._meta.db_table} WHERE n = 0")
-        _analyze_if_grown(cursor, None if ordered is None else len(ordered))
+        _analyze_if_grown(None if ordered is None else len(ordered))
 
 
 def forget(ids: Iterable[int]) -> None:

@@ -200,7 +200,7 @@ ANALYZE_SHARE = 0.1
 ANALYZE_MIN_ROWS = 1000
 
 
-def analyze(written: dict) -> None:
+def analyze(written: dict, *, whole: bool = False) -> None:
     """ANALYZE the tables of `written` (model -> rows this load wrote) that it changed enough
     to make their planner statistics stale, before the statements that follow in the same
     transaction (the map refresh) are planned for the tables as they were: empty, after a
@@ -210,6 +210,8 @@ def analyze(written: dict) -> None:
     on), a twentieth of the time of the whole table with its text and geometry columns. A
     column-list ANALYZE leaves autovacuum's change counters as they were, so autovacuum
     still analyses the whole table after the commit, as it would have without this.
+    `whole`: every column (the map tables, whose tiles filter on codes and grades); a count
+    of math.inf: the whole table was rewritten.
     """
     if connection.vendor != "postgresql":
         return
@@ -226,6 +228,9 @@ def analyze(written: dict) -> None:
         for name, rows in sorted(cursor.fetchall()):
             model = models[name]
             if written[model] < ANALYZE_SHARE * rows:
+                continue
+            if whole:
+                cursor.execute(f"ANALYZE {quote(name)}")
                 continue
             keys = [f.column for f in model._meta.concrete_fields if f.primary_key or f.is_relation]
             cursor.execute(f"ANALYZE {quote(name)} ({', '.join(quote(c) for c in keys)})")
