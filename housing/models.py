@@ -399,3 +399,21 @@ class IdNumberReveal(models.Model):
 
     def __str__(self):
         return f"{self.user} → {self.household} @ {self.revealed_at:%Y-%m-%d %H:%M}"
+
+
+def history_without_spatial_index(model) -> None:
+    """The model's history keeps its geometries without a spatial index.
+
+    History is read by record and by date, never by place; a GiST entry per history row
+    was a tenth of a 100,000-household import (every imported household writes one) and
+    is paid again by every edit, photo and seeded row.
+    """
+    from django.contrib.gis.db.models import GeometryField
+
+    for field in model.history.model._meta.concrete_fields:
+        if isinstance(field, GeometryField):
+            field.spatial_index = False
+
+
+history_without_spatial_index(Region)
+history_without_spatial_index(Household)

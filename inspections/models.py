@@ -11,7 +11,7 @@ from django.contrib.gis.db import models
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from housing.models import House, SafetyGrade
+from housing.models import House, SafetyGrade, history_without_spatial_index
 
 
 class InspectionKind(models.TextChoices):
@@ -355,3 +355,7 @@ class Photo(models.Model):
 
     def __str__(self):
         return f"{self.get_stage_display()} · {self.get_angle_display()} ({self.key})"
+
+
+history_without_spatial_index(Inspection)
+history_without_spatial_index(Photo)

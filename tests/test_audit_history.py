@@ -364,3 +364,24 @@ def test_case_events_can_be_read_but_not_changed_or_deleted_in_the_admin(client,
     assert (listed.status_code, shown.status_code, deleted.status_code) == (200, 200, 403)
     assert CaseEvent.objects.filter(pk=event.pk).exists()
     assert shown.context["has_change_permission"] is False
+
+
+@pytest.mark.django_db
+def test_history_tables_keep_geometries_without_a_spatial_index():
+    """History is read by record and date: its copies of locations and boundaries carry no
+    GiST index for every history row to pay (PostGIS; SpatiaLite keeps its R*Tree)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the indexes are dropped on PostgreSQL only")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tablename, indexname FROM pg_indexes WHERE indexdef LIKE '%%USING gist%%' "
+            "AND tablename LIKE '%%historical%%'"
+        )
+        assert cursor.fetchall() == []
+        cursor.execute(
+            "SELECT count(*) FROM pg_indexes WHERE indexdef LIKE '%%USING gist%%' "
+            "AND tablename IN ('housing_household', 'housing_region', 'inspections_photo')"
+        )
+        assert cursor.fetchone()[0] == 3
