@@ -4,10 +4,20 @@ Thin views: parse, authorize, call one service or selector, answer. A phone's of
 replays records until it gets an answer, so both writes are idempotent by client UUID: the
 first time 201, a repeat of the same record 200 with the same body, the same UUID with
 other content 409. Out of the user's regions is 404; a role that may not write is 403.
+
+The field page says whose records it sends (the X-Anju-Field-User header, the user id it
+was opened for): a session that is another user's is refused with 409 before anything is
+looked up or stored, so that a phone whose login changed behind the page's back never
+files one inspector's records under another. Other clients need not send the header.
 """
 
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
@@ -15,6 +25,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.schema import BAD_QUERY, INVALID, NOT_FOUND, ErrorDetailSerializer
+from inspections.errors import InspectionError
 from inspections.models import Inspection, Photo, PhotoAngle, PhotoStage
 from inspections.permissions import can_upload_photo
 from inspections.photos import photo_upload
@@ -36,11 +47,47 @@ from inspections.serializers import (
 from inspections.services import inspection_submit
 
 UUID_REGEX = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
-CONFLICT = OpenApiResponse(
+UPLOAD_CONFLICT = OpenApiResponse(
     ErrorDetailSerializer,
-    description=_("This client UUID was already used for different content."),
+    description=_(
+        "This client UUID was already used for different content; or, with the code "
+        "field_user_mismatch, X-Anju-Field-User names another user than the one logged in."
+    ),
 )
 REFUSED = OpenApiResponse(ErrorDetailSerializer, description=_("Your role may not do this."))
+FIELD_USER_HEADER = "X-Anju-Field-User"
+FIELD_USER = OpenApiParameter(
+    FIELD_USER_HEADER,
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description=_(
+        "The id of the user whose records these are (the field page sends it): another "
+        "user logged in is refused with 409 and nothing is stored."
+    ),
+)
+
+
+class FieldUserMismatch(InspectionError):
+    """The field page sends one user's records while another user is logged in."""
+
+    status = 409
+    code = "field_user_mismatch"
+    default_message = _(
+        "This page was opened for another user than the one logged in now: nothing was "
+        "stored. Open the field page again; each user's records stay on the phone and are "
+        "sent when that user is logged in."
+    )
+
+    def response_body(self) -> dict:
+        return {"detail": str(self.message), "code": self.code}
+
+
+def _check_field_user(request) -> None:
+    """Refuse a field page's request made with another user's session (absent: accepted)."""
+    claimed = request.headers.get(FIELD_USER_HEADER)
+    if claimed is not None and claimed.strip() != str(request.user.pk):
+        raise FieldUserMismatch()
 
 
 def _query(request) -> dict:
@@ -69,13 +116,14 @@ def _query(request) -> dict:
             "Times are ISO 8601 with a UTC offset; locations WGS84."
         ),
         request=InspectionInputSerializer,
+        parameters=[FIELD_USER],
         responses={
             201: InspectionSerializer,
             200: InspectionSerializer,
             400: INVALID,
             403: REFUSED,
             404: NOT_FOUND,
-            409: CONFLICT,
+            409: UPLOAD_CONFLICT,
         },
     ),
 )
@@ -84,6 +132,12 @@ class InspectionViewSet(viewsets.GenericViewSet):
     serializer_class = InspectionSerializer
     lookup_field = "client_uuid"
     lookup_value_regex = UUID_REGEX
+
+    def initial(self, request, *args, **kwargs):
+        # After authentication and the permission checks: an anonymous request is refused
+        # as before (401/403, "log in again"), not as another user's.
+        super().initial(request, *args, **kwargs)
+        _check_field_user(request)
 
     def get_serializer_context(self):
         context = super().get_serializer_context()
@@ -148,13 +202,14 @@ class InspectionViewSet(viewsets.GenericViewSet):
             "the photo once it is processed."
         ),
         request={"multipart/form-data": PhotoInputSerializer},
+        parameters=[FIELD_USER],
         responses={
             201: PhotoSerializer,
             200: PhotoSerializer,
             400: INVALID,
             403: REFUSED,
             404: NOT_FOUND,
-            409: CONFLICT,
+            409: UPLOAD_CONFLICT,
             413: OpenApiResponse(description=_("The file is too large.")),
             415: OpenApiResponse(description=_("The file is not an accepted image format.")),
             503: OpenApiResponse(

@@ -40,6 +40,7 @@ from inspections.selectors import photo_slot_list
 FIELD_STATIC = [
     "css/anju.css",
     "field/field.css",
+    "field/common.js",
     "field/queue.js",
     "field/villages.js",
     "field/field.js",
@@ -138,6 +139,12 @@ def _strings() -> dict[str, str]:
         # Drafts: the form kept on the phone from the first tap.
         "draft_saved": _("Draft kept on this phone (%(time)s)."),
         "draft_failed": _("This draft could not be kept on this phone: %(reason)s"),
+        # Reasons the phone's storage gives (queue.js, villages.js), in draft_failed,
+        # villages_download_failed and the like.
+        "storage_missing": _("this browser lets the page keep nothing (private mode?)"),
+        "storage_aborted": _(
+            "the phone's storage stopped before everything was written; try again"
+        ),
         "draft_storage_full": _(
             "This phone's storage is full: the last changes to this draft are not kept on "
             "the phone, only on this screen. Do not close the page. Free some space (remove "
@@ -178,8 +185,9 @@ def _strings() -> dict[str, str]:
         "retake_flagged": _("Retake"),
         "retake_this": _("Take this photo again"),
         # The chosen household's context (from the downloaded villages or the server).
-        "context_grade": _("Current grade:"),
-        "context_graded_on": _("graded on %(date)s"),
+        # One sentence each, the grade's pill put where %(grade)s is (field.js).
+        "context_grade": _("Current grade: %(grade)s"),
+        "context_grade_on": _("Current grade: %(grade)s, graded on %(date)s"),
         "context_last_visit": _("Last visit: %(date)s, %(kind)s"),
         "context_no_visit": _("No visit recorded yet."),
         "earlier_photo": _("Earlier, %(date)s"),
@@ -206,6 +214,7 @@ def _strings() -> dict[str, str]:
         "villages_separator": _(", "),
         "villages_download_failed": _("The download stopped: %(reason)s"),
         "villages_removed": _("Removed from this phone: %(village)s."),
+        "villages_gone": _("No longer in your regions, so removed from this phone: %(villages)s."),
         "villages_total": _("Villages on this phone take %(size)s in all."),
         "villages_none_kept": _("No village is kept on this phone yet."),
         "villages_storage_full": _(

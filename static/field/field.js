@@ -14,6 +14,11 @@
   var config = JSON.parse(document.getElementById("field-config").textContent);
   var strings = JSON.parse(document.getElementById("field-strings").textContent);
   var Queue = window.AnjuQueue;
+  var Common = window.AnjuFieldCommon;
+  var $ = Common.$;
+  var fmt = Common.fmt;
+  var el = Common.el;
+  var haversine = Common.haversine;
   // Households seen online, kept for offline search: one list per user, so that on a shared
   // phone nobody is offered the households of another's regions. The list of old pages was
   // one for all users: nobody can tell whose it is, so it goes.
@@ -52,8 +57,6 @@
     fetchingThumbs: false,
   };
 
-  function $(id) { return document.getElementById(id); }
-
   function readSignedOut() {
     try { return localStorage.getItem(SIGNED_OUT_KEY); } catch (error) { return null; }
   }
@@ -73,22 +76,29 @@
     return true;
   }
 
-  /* "%(name)s" placeholders, as in Django's interpolate(). */
-  function fmt(text, values) {
-    return text.replace(/%\((\w+)\)s/g, function (all, name) {
-      return values && values[name] !== undefined ? String(values[name]) : all;
-    });
-  }
+  // Set when the server says its session is another user's (queue.js's "gone"): the login
+  // changed without the login page showing here, so localStorage never said so.
+  var refusedAsOtherUser = false;
+  var MISMATCH_RELOAD_KEY = "anju-field-mismatch-reload";
+  // At most one reload a minute for it: on one bar of signal the worker may answer the
+  // reload with the page it kept (still this user's), which would be refused again.
+  var MISMATCH_RELOAD_MS = 60000;
 
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (key) {
-      if (key === "text") node.textContent = attrs[key];
-      else if (key === "className") node.className = attrs[key];
-      else node.setAttribute(key, attrs[key]);
-    });
-    (children || []).forEach(function (child) { if (child) node.appendChild(child); });
-    return node;
+  function serverSaysUserGone() {
+    refusedAsOtherUser = true;
+    var last = 0;
+    try { last = Number(sessionStorage.getItem(MISMATCH_RELOAD_KEY)) || 0; } catch (error) { last = 0; }
+    try {
+      if (Date.now() - last >= MISMATCH_RELOAD_MS) {
+        sessionStorage.setItem(MISMATCH_RELOAD_KEY, String(Date.now()));
+        window.location.reload();
+        return;
+      }
+    } catch (error) { /* no session storage: say so instead of reloading */ }
+    var notice = $("saved-message");
+    notice.textContent = strings.session_expired;
+    notice.dataset.status = "gone";
+    notice.hidden = false;
   }
 
   var numberFormat = function (value, digits) {
@@ -266,15 +276,6 @@
       lon: item.location ? item.location[0] : item.lon,
       lat: item.location ? item.location[1] : item.lat,
     };
-  }
-
-  function haversine(lon1, lat1, lon2, lat2) {
-    var rad = Math.PI / 180;
-    var dLat = (lat2 - lat1) * rad;
-    var dLon = (lon2 - lon1) * rad;
-    var a = Math.sin(dLat / 2) * Math.sin(dLat / 2) +
-      Math.cos(lat1 * rad) * Math.cos(lat2 * rad) * Math.sin(dLon / 2) * Math.sin(dLon / 2);
-    return 6371008.8 * 2 * Math.atan2(Math.sqrt(a), Math.sqrt(1 - a));
   }
 
   function findStatus(text, warn) {
@@ -706,11 +707,11 @@
     box.textContent = "";
     box.hidden = !data;
     if (!data) return;
-    box.appendChild(el("p", { className: "context__grade" }, [
-      el("span", { text: strings.context_grade + " " }),
-      gradePill(data.grade),
-      data.graded_on ? el("span", { className: "muted", text: " " + fmt(strings.context_graded_on, { date: data.graded_on }) }) : null,
-    ]));
+    // One translated sentence, the grade's pill put where its placeholder is.
+    box.appendChild(el("p", { className: "context__grade" }, Common.fmtNodes(
+      data.graded_on ? strings.context_grade_on : strings.context_grade,
+      { grade: gradePill(data.grade), date: data.graded_on || "" }
+    )));
     var visit = data.last_visit;
     box.appendChild(el("p", {
       className: "context__visit",
@@ -736,7 +737,7 @@
   /* ---- drafts: the form in IndexedDB from the first tap ---- */
 
   function errorText(error) {
-    return (error && (error.message || error.name)) || String(error);
+    return Common.storageReason(error, strings);
   }
 
   /* Whether the draft is kept; a refused write says so and stays said until one succeeds
@@ -1429,6 +1430,8 @@
 
   function sync(force) {
     if (reloadIfUserGone()) return Promise.resolve();
+    // The server said this page's user is not the one logged in: nothing more is sent.
+    if (refusedAsOtherUser) return renderQueue();
     if (!navigator.onLine && !force) return Promise.resolve();
     return Queue.sync({
       userId: config.user.id,
@@ -1438,6 +1441,9 @@
       // Checked before each request: a logout in another tab stops the sending at once.
       current: function () { return !userGone(); },
       onChange: function () { renderQueue(); },
+    }).then(function (result) {
+      if (result && result.stopped && result.stopped.result === "gone") serverSaysUserGone();
+      return result;
     }).catch(function () { return null; })
       // The oldest sent records beyond the limit go (their thumbnails with them).
       .then(function () { return Queue.pruneSent().catch(function () { return null; }); })

@@ -16,7 +16,12 @@
  * Blob ("sent_thumbs", fetched once) so that the list shows with no network; only the
  * newest SENT_KEPT sent records of each user are kept.
  *
- * No strings shown to people live here: the page translates the states and reasons.
+ * No strings shown to people live here: the page translates the states and reasons (the
+ * errors of this file carry a `code` for that: "storage_missing", "storage_aborted").
+ *
+ * Every request of a sync says whose records it carries (the X-Anju-Field-User header): a
+ * server whose session is another user's refuses with 409 and the code "field_user_mismatch"
+ * (inspections/api.py), and the sending stops as when the page learns its user has gone.
  */
 (function (global) {
   "use strict";
@@ -29,12 +34,21 @@
   var BACKOFF_BASE_MS = 5000;
   var BACKOFF_MAX_MS = 5 * 60 * 1000;
   var dbPromise = null;
+  var USER_HEADER = "X-Anju-Field-User";
+  var USER_MISMATCH = "field_user_mismatch";
+
+  /* An error of this file: English for a developer, a code for the page to translate. */
+  function coded(message, code) {
+    var error = new Error(message);
+    error.code = code;
+    return error;
+  }
 
   function openDb() {
     if (!dbPromise) {
       dbPromise = new Promise(function (resolve, reject) {
         if (!global.indexedDB) {
-          reject(new Error("IndexedDB is not available"));
+          reject(coded("IndexedDB is not available", "storage_missing"));
           return;
         }
         var request = global.indexedDB.open(DB_NAME, DB_VERSION);
@@ -81,7 +95,7 @@
         var result = work(tx);
         tx.oncomplete = function () { resolve(typeof result === "function" ? result() : result); };
         tx.onerror = function () { reject(tx.error); };
-        tx.onabort = function () { reject(tx.error || new Error("transaction aborted")); };
+        tx.onabort = function () { reject(tx.error || coded("transaction aborted", "storage_aborted")); };
       });
     });
   }
@@ -278,6 +292,11 @@
       if ((status === 200 || status === 201) && !response.redirected) {
         return { result: "sent", body: body };
       }
+      // The session is another user's: nothing was stored, the record is fine and stays
+      // as it was, and nothing more is sent (the page reloads for whoever is logged in).
+      if (status === 409 && body && body.code === USER_MISMATCH) {
+        return { result: "gone", status: status, reason: reason };
+      }
       // Not logged in any more, or the page's CSRF token is stale: the record is fine,
       // the session is not. Keep it until the inspector logs in again.
       if (status === 401 || response.redirected ||
@@ -336,9 +355,11 @@
    * Stops at the first network or server error: the rest waits for the next try. Only the
    * user's own records are sent, and only while current() (when given) says the user is still
    * the one logged in: the session cookie goes with every request, and after a logout in
-   * another tab it may be someone else's.
+   * another tab it may be someone else's. The server checks it too (X-Anju-Field-User): its
+   * refusal stops the sending with {stopped: {result: "gone"}}, the record left as it was.
    */
   function sendDue(options) {
+    var userHeader = String(options.userId);
     var now = Date.now();
     var onChange = options.onChange || function () {};
     var token = function () { return csrfFromCookie() || options.csrfToken; };
@@ -352,6 +373,7 @@
 
     function post(url, body, isJson) {
       var headers = { "X-CSRFToken": token(), "Accept": "application/json" };
+      headers[USER_HEADER] = userHeader;
       if (isJson) headers["Content-Type"] = "application/json";
       return global.fetch(url, {
         method: "POST",
@@ -387,9 +409,15 @@
         chain = chain.then(function () {
           if (!stopped && !current()) stopped = gone;
           if (stopped) return null;
+          var before = record.status;
           record.status = "sending";
           onChange();
           return post(options.urls.inspections, inspectionBody(record), true).then(function (result) {
+            if (result.result === "gone") {
+              record.status = before;  // never written as "sending": the stored one stands
+              stopped = result;
+              return onChange();
+            }
             settle(record, result);
             if (result.result === "sent" && result.body) {
               record.server = { id: result.body.id, url: result.body.url };
@@ -418,10 +446,16 @@
           form.append("stage", photo.stage);
           form.append("angle", photo.angle);
           form.append("file", photo.blob, photo.name || "photo.jpg");
+          var before = photo.status;
           photo.status = "sending";
           onChange();
           var url = options.urls.inspections + encodeURIComponent(photo.inspection) + "/photos/";
           return post(url, form, false).then(function (result) {
+            if (result.result === "gone") {
+              photo.status = before;
+              stopped = result;
+              return onChange();
+            }
             settle(photo, result);
             // The server has the bytes: free the phone's storage, keep the record.
             if (result.result === "sent") {
@@ -475,7 +509,9 @@
         chain = chain.then(function () {
           if (stopped) return null;
           var url = options.urls.inspections + encodeURIComponent(inspection) + "/photos/";
-          return global.fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+          var headers = { Accept: "application/json" };
+          headers[USER_HEADER] = String(options.userId);
+          return global.fetch(url, { credentials: "same-origin", headers: headers })
             .then(function (response) {
               if (!response.ok || response.redirected) {
                 stopped = true;
@@ -561,5 +597,6 @@
     sync: sync,
     nextTry: nextTry,
     reasonFrom: reasonFrom,
+    USER_HEADER: USER_HEADER,
   };
 })(self);

@@ -11,6 +11,11 @@
  *   near(lon, lat, limit) -> Promise<[Household & {distance_m}]>
  *   context(id) -> Promise<null | {grade, graded_on, last_visit, photos}>
  * Household = {id, archive_no, head_name, village: {code, name}, grade, lon, lat}.
+ *
+ * What the phone keeps follows the user's regions: each time the server lists the villages
+ * it offers, a kept village it no longer offers goes from the phone (its households and
+ * thumbnails), and so does one whose update the server answers 404. A network failure
+ * removes nothing: offline, the kept villages are the point.
  */
 (function () {
   "use strict";
@@ -20,35 +25,21 @@
   var config = JSON.parse(configNode.textContent);
   var strings = JSON.parse(document.getElementById("field-strings").textContent);
   var urls = config.urls;
+  var Common = window.AnjuFieldCommon;
+  var $ = Common.$;
+  var fmt = Common.fmt;
+  var el = Common.el;
+  var haversine = Common.haversine;
+  var isQuotaError = window.AnjuQueue.isQuotaError;
 
   var DB_NAME = "anju-villages-" + config.user.id;
   var DB_VERSION = 1;
   var MAX_RESULTS = 50;
   // Thumbnails fetched at once: enough to fill one bar of signal, few enough for a slow phone.
   var PARALLEL = 4;
-  var EARTH_RADIUS_M = 6371008.8;
   var CONTEXT_TIMEOUT_MS = 5000;
   // A thumbnail kept for no village (a download cut short by a killed tab) goes after this.
   var ORPHAN_AFTER_MS = 60 * 60 * 1000;
-
-  function $(id) { return document.getElementById(id); }
-
-  function fmt(text, values) {
-    return text.replace(/%\((\w+)\)s/g, function (all, name) {
-      return values[name] === undefined ? all : String(values[name]);
-    });
-  }
-
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (key) {
-      if (key === "text") node.textContent = attrs[key];
-      else if (key === "className") node.className = attrs[key];
-      else node.setAttribute(key, attrs[key]);
-    });
-    (children || []).forEach(function (child) { if (child) node.appendChild(child); });
-    return node;
-  }
 
   function numberFormat(value, digits) {
     try {
@@ -122,7 +113,14 @@
     return new Promise(function (resolve, reject) {
       tx.oncomplete = function () { resolve(); };
       tx.onerror = function () { reject(tx.error); };
-      tx.onabort = function () { reject(tx.error || new Error("aborted")); };
+      tx.onabort = function () {
+        var error = tx.error;
+        if (!error) {
+          error = new Error("aborted");
+          error.code = "storage_aborted";  // Common.storageReason translates it
+        }
+        reject(error);
+      };
     });
   }
 
@@ -157,17 +155,10 @@
     return error;
   }
 
-  /* The phone (or the browser's share of it) has no room left for what was being kept. */
-  function isQuotaError(error) {
-    return !!error && (error.name === "QuotaExceededError" || error.name === "NS_ERROR_DOM_QUOTA_REACHED");
-  }
-
   /* What to tell the inspector about a failed download or removal: never an empty reason. */
   function reasonOf(error) {
     if (isQuotaError(error)) return strings.villages_storage_full;
-    return fmt(strings.villages_download_failed, {
-      reason: (error && (error.message || error.name)) || String(error),
-    });
+    return fmt(strings.villages_download_failed, { reason: Common.storageReason(error, strings) });
   }
 
   function get(url, accept) {
@@ -229,11 +220,13 @@
     };
   }
 
-  function haversine(lon1, lat1, lon2, lat2) {
-    var rad = Math.PI / 180;
-    var a = Math.pow(Math.sin((lat2 - lat1) * rad / 2), 2) +
-      Math.cos(lat1 * rad) * Math.cos(lat2 * rad) * Math.pow(Math.sin((lon2 - lon1) * rad / 2), 2);
-    return EARTH_RADIUS_M * 2 * Math.atan2(Math.sqrt(a), Math.sqrt(1 - a));
+  // The codes of the villages the server last offered (code -> true), null until it has
+  // answered: from then on, a household of any other village is not shown, even in the
+  // moment before forgetNotOffered() has taken it off the phone.
+  var offeredCodes = null;
+
+  function offered(record) {
+    return !offeredCodes || offeredCodes[record.village_code] === true;
   }
 
   function byArchiveNo(a, b) {
@@ -244,7 +237,9 @@
     var term = String(q || "").trim().toLowerCase();
     if (!term) return Promise.resolve([]);
     return readAll("households").then(function (records) {
-      return records.filter(function (record) { return record.search.indexOf(term) !== -1; })
+      return records.filter(function (record) {
+        return offered(record) && record.search.indexOf(term) !== -1;
+      })
         .sort(byArchiveNo)
         .slice(0, MAX_RESULTS)
         .map(publicHousehold);
@@ -258,7 +253,7 @@
     if (!isFinite(lon) || !isFinite(lat)) return Promise.resolve([]);
     return readAll("households").then(function (records) {
       return records.filter(function (record) {
-        return typeof record.lon === "number" && typeof record.lat === "number";
+        return offered(record) && typeof record.lon === "number" && typeof record.lat === "number";
       }).map(function (record) {
         var item = publicHousehold(record);
         item.distance_m = Math.round(haversine(lon, lat, record.lon, record.lat) * 10) / 10;
@@ -281,7 +276,7 @@
   }
 
   function storedContext(record) {
-    if (!record) return Promise.resolve(null);
+    if (!record || !offered(record)) return Promise.resolve(null);
     var slots = Object.keys(record.photos || {});
     return openDb().then(function (db) {
       var store = db.transaction("thumbs", "readonly").objectStore("thumbs");
@@ -363,10 +358,11 @@
   /* Fetch a village's bundle and the thumbnails this phone lacks, then replace what was
    * kept of the village in one transaction. Resolves with the village's record. A first
    * download that stops (a full phone, the network) leaves none of its thumbnails behind;
-   * an update that stops leaves the village as it was kept. */
+   * an update that stops leaves the village as it was kept, unless the server says the
+   * village is not the user's (any more): then nothing of it stays (error.gone). */
   function download(village, progress, keptBefore) {
     return fetchVillage(village, progress).catch(function (error) {
-      if (keptBefore) throw error;
+      if (keptBefore && !error.gone) throw error;
       return remove(village.code).then(function () { throw error; }, function () { throw error; });
     });
   }
@@ -374,7 +370,11 @@
   function fetchVillage(village, progress) {
     var code = village.code;
     var text, bundle, wanted = {}, failed = 0;
-    return getText(villageUrl(code)).then(function (body) {
+    return getText(villageUrl(code)).catch(function (error) {
+      // Out of the user's regions (or no such village): what the phone keeps of it goes.
+      error.gone = error.status === 404;
+      throw error;
+    }).then(function (body) {
       text = body;
       bundle = JSON.parse(body);
       bundle.households.forEach(function (household) {
@@ -475,6 +475,42 @@
     });
   }
 
+  /* Take off the phone every village the server does not offer (any more), with its
+   * households and thumbnails, in one transaction: whatever is kept of a village outside
+   * `codes` (a list of the offered codes). Resolves with the codes of the villages gone. */
+  function forgetNotOffered(codes) {
+    var keep = {};
+    codes.forEach(function (code) { keep[code] = true; });
+    return openDb().then(function (db) {
+      var tx = db.transaction(["villages", "households", "thumbs"], "readwrite");
+      var gone = [];
+      var villages = tx.objectStore("villages");
+      result(villages.getAllKeys()).then(function (kept) {
+        kept.forEach(function (code) {
+          if (keep[code]) return;
+          gone.push(code);
+          villages.delete(code);
+        });
+      });
+      // By the stores' own village index, so that nothing is missed that a village record
+      // does not list (and no thumbnail's bytes are read to find its village).
+      ["households", "thumbs"].forEach(function (name) {
+        var store = tx.objectStore(name);
+        var cursor = store.index("village").openKeyCursor();
+        cursor.onsuccess = function () {
+          var at = cursor.result;
+          if (!at) return;
+          if (!keep[at.key]) {
+            store.delete(at.primaryKey);
+            if (name === "thumbs") revoke(at.primaryKey);
+          }
+          at.continue();
+        };
+      });
+      return done(tx).then(function () { return gone; });
+    });
+  }
+
   /* Thumbnails of no kept village, left by a download cut short (a killed tab) at least
    * ORPHAN_AFTER_MS ago (a younger one may be another tab's download in progress). */
   function dropOrphans() {
@@ -517,8 +553,9 @@
 
   function byCode(a, b) { return a.code < b.code ? -1 : (a.code > b.code ? 1 : 0); }
 
-  /* The villages to list: those offered, and those kept that are not (offline, or out of the
-   * user's regions since), grouped by township in code order. */
+  /* The villages to list: those offered, and those kept that are not (offline, when the
+   * server's list is not known: once it is, a kept village it lacks has gone from the phone),
+   * grouped by township in code order. */
   function townships() {
     var villages = state.offered ? state.offered.slice() : [];
     Object.keys(state.kept).forEach(function (code) {
@@ -714,7 +751,25 @@
     return getText(urls.field_villages).then(function (text) {
       state.offered = JSON.parse(text);
       status(state.offered.length ? "" : strings.villages_none);
+      var codes = state.offered.map(function (village) { return village.code; });
+      offeredCodes = {};
+      codes.forEach(function (code) { offeredCodes[code] = true; });
+      Object.keys(state.chosen).forEach(function (code) {
+        if (!offeredCodes[code]) delete state.chosen[code];
+      });
+      // Out of the user's regions since it was downloaded: it goes from the phone.
+      return forgetNotOffered(codes).then(function () {
+        Object.keys(state.kept).forEach(function (code) {
+          if (!offeredCodes[code]) delete state.kept[code];
+        });
+      }, function () {
+        // The phone's storage failed: what stays is not shown (offeredCodes) nor listed.
+        Object.keys(state.kept).forEach(function (code) {
+          if (!offeredCodes[code]) delete state.kept[code];
+        });
+      });
     }, function (error) {
+      // Not an answer about the user's regions (no network, a lost login): keep everything.
       status(fmt(strings.villages_load_failed, { reason: error.message }), true);
     });
   }
@@ -724,6 +779,7 @@
     state.busy = true;
     render();
     var names = [];
+    var gone = [];
     var chain = Promise.resolve();
     villages.forEach(function (village) {
       chain = chain.then(function () {
@@ -735,11 +791,30 @@
           delete state.chosen[record.code];
           names.push(record.name);
           render();
+        }, function (error) {
+          if (!error.gone) throw error;
+          // Not the user's any more: download() took it off the phone; the others go on.
+          delete state.kept[village.code];
+          delete state.chosen[village.code];
+          if (state.offered) {
+            state.offered = state.offered.filter(function (v) { return v.code !== village.code; });
+          }
+          if (offeredCodes) delete offeredCodes[village.code];
+          gone.push(village.name);
+          render();
         });
       });
     });
     return chain.then(function () {
-      status(fmt(strings.villages_downloaded, { villages: names.join(strings.villages_separator) }));
+      var said = [];
+      if (names.length) {
+        said.push(fmt(strings.villages_downloaded, { villages: names.join(strings.villages_separator) }));
+      }
+      if (gone.length) {
+        said.push(fmt(strings.villages_gone, { villages: gone.join(strings.villages_separator) }));
+        panel.setAttribute("data-error", "gone");
+      }
+      status(said.join(" "), gone.length > 0);
     }, function (error) {
       status(reasonOf(error), true);
       panel.setAttribute("data-error", isQuotaError(error) ? "quota" : "failed");
@@ -759,7 +834,7 @@
       panel.removeAttribute("data-error");
       status(fmt(strings.villages_removed, { village: village.name }));
     }, function (error) {
-      status(isQuotaError(error) ? strings.villages_storage_full : (error.message || error.name), true);
+      status(isQuotaError(error) ? strings.villages_storage_full : Common.storageReason(error, strings), true);
     }).then(function () {
       state.busy = false;
       render();

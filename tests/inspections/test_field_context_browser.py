@@ -117,7 +117,7 @@ def test_the_form_shows_the_households_grade_last_visit_and_earlier_photos(
     choose_household(page)
     page.wait_for_selector("#context:not([hidden])")
     assert page.evaluate("window.villageCalls") == [["context", target.pk]]
-    assert page.inner_text("#context .context__grade") == "Current grade: C graded on 2025-03-01"
+    assert page.inner_text("#context .context__grade") == "Current grade: C, graded on 2025-03-01"
     assert page.inner_text("#context .context__grade .grade") == "C"
     assert page.inner_text("#context .context__visit") == "Last visit: 2025-09-12, Works progress"
     earlier = page.locator("[data-slot='before/front'] .slot__earlier")

@@ -34,6 +34,7 @@ STATIC_KEPT = {
     "/field/manifest.webmanifest",
     "/static/css/anju.css",
     "/static/field/field.css",
+    "/static/field/common.js",
     "/static/field/queue.js",
     "/static/field/villages.js",
     "/static/field/field.js",

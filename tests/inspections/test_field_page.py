@@ -178,6 +178,7 @@ def test_service_worker_is_javascript_scoped_to_the_field_page(client):
         "/field/manifest.webmanifest",
         "/static/css/anju.css",
         "/static/field/field.css",
+        "/static/field/common.js",
         "/static/field/queue.js",
         "/static/field/villages.js",
         "/static/field/field.js",
