@@ -239,6 +239,16 @@ def _cells_delta_sql(ids: _Ids) -> tuple[str, list]:
     return _add_to_cells_sql(rows), [*stored_params, *source_params]
 
 
+def _orphans_sql() -> str:
+    """Delete the MapPoint rows whose household is gone (MapPoint's reference is not a
+    database foreign key: see maps.models.MapPoint)."""
+    point, household = MapPoint._meta.db_table, Household._meta.db_table
+    return (
+        f"DELETE FROM {point} WHERE NOT EXISTS "
+        f"(SELECT 1 FROM {household} h WHERE h.id = {point}.household_id)"
+    )
+
+
 def _rebuild_cells_sql() -> str:
     """Every cell, counted from MapPoint."""
     head, select = _cells_sql(_stored_rows_sql("1 = 1", 1))
@@ -275,6 +285,8 @@ def refresh(ids: Iterable[int] | None = None) -> None:
         bump()  # first: the version row's lock queues concurrent refreshes
         with _bulk(cursor, bulk):
             if ordered is None or len(ordered) > FULL_REBUILD_ABOVE:
+                if ordered is None:
+                    cursor.execute(_orphans_sql())
                 for batch in _batches(ordered):
                     cursor.execute(*_upsert_sql(batch))
                 cursor.execute(f"DELETE FROM {MapCell._meta.db_table}")

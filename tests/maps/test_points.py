@@ -644,3 +644,23 @@ def test_seed_demo_leaves_the_map_as_a_full_rebuild_would(db, settings):
     assert MapPoint.objects.count() == 200
     assert MapCell.objects.filter(level=MapCell.REGION_LEVEL).count() > 1
     assert_same_as_full_rebuild()
+
+
+def test_a_map_row_left_by_a_raw_deletion_is_removed_by_the_next_full_refresh(villages):
+    """MapPoint's reference to its household is not a database foreign key (maps.models):
+    a household deleted behind the ORM's back leaves its row, and the next full refresh
+    takes it out of the points and the cells."""
+    from django.db import connection
+
+    kept = HouseholdFactory(village=villages[V1], location=Point(107.91, 27.21, srid=4326))
+    gone = HouseholdFactory(village=villages[V1], location=Point(107.92, 27.22, srid=4326))
+    assert MapPoint.objects.filter(pk=gone.pk).exists()
+    with connection.cursor() as cursor:
+        for table in ("housing_familymember", "housing_house"):
+            cursor.execute(f"DELETE FROM {table} WHERE household_id = %s", [gone.pk])
+        cursor.execute("DELETE FROM housing_household WHERE id = %s", [gone.pk])
+    assert MapPoint.objects.filter(pk=gone.pk).exists()  # nothing stopped it
+    points.refresh()
+    assert list(MapPoint.objects.values_list("pk", flat=True)) == [kept.pk]
+    assert_same_as_full_rebuild()
+    assert MapCell.objects.get(level=PYRAMID_MAX_ZOOM, region_code=V1).n == 1
