@@ -37,6 +37,7 @@ from renovation.selectors import (
     case_list,
     case_payments_attach,
     case_timeline,
+    completion_choices,
 )
 from renovation.serializers import (
     CaseActInputSerializer,
@@ -68,6 +69,25 @@ CONFLICT = OpenApiResponse(
         "or the request key was already used for another case, step, house or user."
     ),
 )
+
+
+def _offer_visits(step: dict, choices) -> None:
+    """The completion check offers what the case page offers (renovation.views): each
+    usable visit, the default first, with every flag to acknowledge when the check is
+    judged on it (those every visit shares, then its own photos'), and the unusable ones
+    with why."""
+    shared = [{"check": check, "shared": True} for check in choices.shared]
+    step["visits"] = [
+        {
+            "inspection": choice.inspection,
+            "default": index == 0,
+            "flags": shared + [{"check": check, "shared": False} for check in choice.flags],
+        }
+        for index, choice in enumerate(choices.usable)
+    ]
+    step["unusable_visits"] = [
+        {"inspection": choice.inspection, "reason": choice.problem} for choice in choices.unusable
+    ]
 
 
 @extend_schema_view(
@@ -113,11 +133,15 @@ class CaseViewSet(viewsets.GenericViewSet):
         """The case's full answer, from a case loaded by case_get or returned by a service
         (both join what the answer shows)."""
         case_payments_attach(case)
+        actions = available_actions(user=self.request.user, case=case)
+        for step in actions:
+            if step["action"] == "pass_completion" and step["allowed"]:
+                _offer_visits(step, completion_choices(user=self.request.user, case=case))
         context = {
             **self.get_serializer_context(),
             "timeline": case_timeline(case=case),
             "evidence": case_evidence(case=case, just_loaded=True),
-            "actions": available_actions(user=self.request.user, case=case),
+            "actions": actions,
         }
         return Response(CaseDetailSerializer(case, context=context).data, status=status_code)
 
@@ -175,6 +199,9 @@ class CaseViewSet(viewsets.GenericViewSet):
             "reject or withdraw (with a reason). Every step needs your review opinion and "
             "confirm=true; a step that relies on flagged photos needs an acknowledgement, "
             "with a reason, of each flag not yet acknowledged (available_actions[].flags). "
+            "pass_completion is judged on the visit sent as inspection (one of "
+            "available_actions[].visits), else on the default one: acknowledge the flags "
+            "that visit lists. "
             "Answers the case as it is after the step. Idempotent by request_key: a repeat "
             "answers 200 with the case and writes nothing."
         ),

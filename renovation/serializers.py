@@ -177,8 +177,10 @@ class CaseActInputSerializer(serializers.Serializer):
         allow_null=True,
         default=None,
         help_text=_(
-            "For the completion check: the client UUID of the completion visit to judge "
-            "(default: the house's latest one with an appraisal)."
+            "For the completion check: the client UUID of the completion visit to judge, "
+            "one of available_actions[].visits (default: the house's latest one with an "
+            "appraisal made after the case's entry appraisal). A visit made before the entry "
+            "appraisal is refused."
         ),
     )
     request_key = request_key_field()
@@ -337,6 +339,48 @@ class CaseEvidenceSerializer(serializers.Serializer):
     completion = CaseCompletionEvidenceSerializer()
 
 
+class VisitFlagSerializer(serializers.Serializer):
+    photo = serializers.UUIDField(source="check.key", help_text=_("The photo's key."))
+    flag = serializers.CharField(source="check.code")
+    label = serializers.CharField(source="check.label")
+    detail = serializers.CharField(source="check.detail")
+    shared = serializers.BooleanField(
+        help_text=_(
+            "True for a flag of an after-photo of a required slot, which the check relies on "
+            "whichever visit it is judged on; false for a flag of this visit's own photos."
+        )
+    )
+
+
+class CompletionVisitSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="inspection.pk", help_text=_("The visit's id."))
+    inspection = serializers.UUIDField(
+        source="inspection.client_uuid",
+        help_text=_("The visit's client UUID: what the step's “inspection” takes."),
+    )
+    started_at = serializers.DateTimeField(source="inspection.started_at")
+    inspector = InspectorSerializer(source="inspection.inspector")
+    grade = grade_field(source="inspection.appraisal.grade")
+
+
+class UsableVisitSerializer(CompletionVisitSerializer):
+    default = serializers.BooleanField(
+        help_text=_("The visit the check is judged on when no “inspection” is sent.")
+    )
+    flags = VisitFlagSerializer(
+        many=True,
+        help_text=_(
+            "Every flag not acknowledged yet that the check relies on when judged on this "
+            "visit: send an acknowledgement for each with the step and this visit's "
+            "“inspection”."
+        ),
+    )
+
+
+class UnusableVisitSerializer(CompletionVisitSerializer):
+    reason = serializers.CharField(help_text=_("Why the check cannot pass on this visit."))
+
+
 class CaseActionSerializer(serializers.Serializer):
     action = serializers.CharField(help_text=_("A CaseActionEnum value, or “pay”."))
     label = serializers.CharField()
@@ -346,7 +390,26 @@ class CaseActionSerializer(serializers.Serializer):
         many=True,
         help_text=_(
             "The evidence flags the step relies on that are not acknowledged yet: send an "
-            "acknowledgement for each with the step."
+            "acknowledgement for each with the step. For pass_completion, those of the "
+            "default visit; to judge another, see visits."
+        ),
+    )
+    # Only on an allowed pass_completion (absent keys are skipped: not required fields).
+    visits = UsableVisitSerializer(
+        many=True,
+        required=False,
+        help_text=_(
+            "pass_completion only, when allowed: the completion visits made after the case's "
+            "entry appraisal that the check can pass on, the default first, each with the "
+            "flags to acknowledge when the check is judged on it."
+        ),
+    )
+    unusable_visits = UnusableVisitSerializer(
+        many=True,
+        required=False,
+        help_text=_(
+            "pass_completion only, when allowed: the completion visits with an appraisal, made "
+            "after the case's entry appraisal, that the check cannot pass on, each with why."
         ),
     )
 

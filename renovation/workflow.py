@@ -139,6 +139,23 @@ def _check_completion(case, user, inspection, at):
         return _("Inspection %(id)s is not a completion check of this case's house.") % {
             "id": inspection.pk
         }
+    if inspection is not None:
+        # The default visit is always one made after the entry appraisal
+        # (renovation.evidence.completion_visits); a visit sent explicitly must be too: one
+        # made before it (an earlier renovation's, say) saw the house before this case's
+        # works, and the page no longer offers it (renovation.selectors.completion_choices).
+        entry = case.entry_appraisal.inspection
+        if inspection.started_at <= entry.started_at:
+            return _(
+                "The completion visit of %(visit)s by %(inspector)s was made before this "
+                "case's entry appraisal (%(entry)s), so it cannot check this case's works "
+                "(it may be from an earlier renovation); choose a completion visit made after "
+                "the entry appraisal."
+            ) % {
+                "visit": local_time(inspection.started_at),
+                "inspector": inspection.inspector.get_username(),
+                "entry": local_time(entry.started_at),
+            }
     visit = completion_visit(case, inspection)
     appraisal = getattr(visit, "appraisal", None) if visit is not None else None
     if visit is None or appraisal is None:
