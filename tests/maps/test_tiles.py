@@ -640,6 +640,10 @@ def test_tiles_carry_a_private_etag_and_answer_304_when_unchanged(homes, make_us
     cache = {part.strip() for part in first["Cache-Control"].split(",")}
     assert "private" in cache and "max-age=60" in cache and "public" not in cache
     assert "Cookie" in first["Vary"]
+    assert first["Content-Type"] == "application/geo+json"
+    # JSON for the map's script, never a document: no policy to build (pages keep theirs).
+    assert "Content-Security-Policy" not in first
+    assert "Content-Security-Policy" in client.get(reverse("maps:overview_index"))
 
     again = client.get(url, headers={"If-None-Match": etag})
     assert again.status_code == 304
