@@ -132,7 +132,8 @@ def _check_notice_period(case, user, inspection, at):
     return None
 
 
-def _check_completion(case, user, inspection, at):
+def _visit_problem(case, inspection) -> str | None:
+    """Why a completion visit sent explicitly cannot judge this case (None: it can)."""
     if inspection is not None and (
         inspection.house_id != case.house_id or inspection.kind != InspectionKind.COMPLETION
     ):
@@ -156,6 +157,13 @@ def _check_completion(case, user, inspection, at):
                 "inspector": inspection.inspector.get_username(),
                 "entry": local_time(entry.started_at),
             }
+    return None
+
+
+def _check_completion(case, user, inspection, at):
+    problem = _visit_problem(case, inspection)
+    if problem:
+        return problem
     visit = completion_visit(case, inspection)
     appraisal = getattr(visit, "appraisal", None) if visit is not None else None
     if visit is None or appraisal is None:
@@ -183,6 +191,11 @@ def _check_completion(case, user, inspection, at):
             "You supervised the works (%(name)s); another official must pass the completion check."
         ) % {"name": user.get_username()}
     return None
+
+
+def _check_failed_completion(case, user, inspection, at):
+    # A failed check names its visit too: the same visits as a passed one may be named.
+    return _visit_problem(case, inspection)
 
 
 def _check_no_payments(case, user, inspection, at):
@@ -345,6 +358,7 @@ STEPS: dict[str, Step] = {
             (CaseState.WORKS_FINISHED,),
             CaseState.WORKS_STARTED,
             frozenset({TOWNSHIP, COUNTY}),
+            _check_failed_completion,
             needs_reason=True,
             reason_missing=gettext_lazy("Write the fixes required before the check can pass."),
             needs_inspection=True,

@@ -323,3 +323,22 @@ def test_the_schema_validates_and_documents_the_visits_to_choose(tmp_path):
         "made before the entry appraisal is refused"
         in (schema["CaseActInput"]["properties"]["inspection"]["description"])
     )
+
+
+def test_a_failed_check_may_not_name_a_visit_made_before_the_entry_appraisal():
+    v = Visits()
+    township = v.team["township"]
+    args = {
+        "user": township,
+        "case_id": v.case.pk,
+        "action": "fail_completion",
+        "reason": "Roof tiles missing on the north side.",
+        **CONFIRMED,
+    }
+    events = CaseEvent.objects.filter(case=v.case).count()
+    with pytest.raises(CaseRefused) as refused:
+        case_act(**args, inspection=v.before_entry)
+    assert str(refused.value.message) == before_entry_refusal(v)
+    assert CaseEvent.objects.filter(case=v.case).count() == events
+    failed = case_act(**args, inspection=v.older)
+    assert failed.state == CaseState.WORKS_STARTED
