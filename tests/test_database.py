@@ -4,6 +4,7 @@ import pytest
 from django.apps import apps
 from django.contrib.gis.db.models import GeometryField
 from django.db import connection
+from simple_history.models import HistoricalChanges
 
 
 def geometry_fields():
@@ -11,6 +12,12 @@ def geometry_fields():
         for field in model._meta.get_fields():
             if isinstance(field, GeometryField):
                 yield model, field
+
+
+def is_history(model) -> bool:
+    """A django-simple-history table: its geometries are copies, read by record and date,
+    never by place, so they have no spatial index (housing.models)."""
+    return issubclass(model, HistoricalChanges)
 
 
 # Derived copies kept in another projection, on purpose: MapPoint holds each household's
@@ -24,12 +31,13 @@ def test_every_geometry_is_stored_in_wgs84_with_a_spatial_index():
         ("housing.Region", "boundary"),
         ("housing.Household", "location"),
     }
+    assert any(is_history(model) for model, _field in found)
     for model, field in found:
         srid = DERIVED_PROJECTIONS.get((model._meta.label, field.name), 4326)
         assert (model._meta.label, field.srid, field.spatial_index) == (
             model._meta.label,
             srid,
-            True,
+            not is_history(model),
         )
 
 
@@ -38,6 +46,16 @@ def test_the_database_has_the_spatial_indexes():
     with connection.cursor() as cursor:
         for model, field in geometry_fields():
             table, column = model._meta.db_table, field.column
+            if is_history(model):
+                if connection.vendor == "postgresql":
+                    # SpatiaLite keeps its R*Tree: Django cannot alter its geometry columns.
+                    cursor.execute(
+                        "select count(*) from pg_indexes where tablename = %s and indexdef "
+                        "ilike '%%using gist%%'",
+                        [table],
+                    )
+                    assert (table, cursor.fetchone()[0]) == (table, 0)
+                continue
             if connection.vendor == "postgresql":
                 cursor.execute(
                     "select count(*) from pg_indexes where tablename = %s and indexdef ilike %s",

@@ -316,7 +316,7 @@ def test_an_inspection_made_offline_arrives_exactly_once(phone, live_server, fie
     )
     page.fill("#search-q", "春花")
     page.click("#search-form button[type=submit]")
-    page.wait_for_selector(".find-status--warn")
+    page.wait_for_selector("#find-status.find-status--warn")
     assert page.inner_text("#find-status") == (
         "You are offline: these are households saved on this phone, "
         "as they were when last seen online."

@@ -143,7 +143,7 @@ def test_on_a_shared_phone_nobody_sees_anothers_drafts_or_households(
     go_offline(page)
     page.fill("#search-q", "春花")
     page.click("#search-form button[type=submit]")
-    page.wait_for_selector(".find-status--warn")
+    page.wait_for_selector("#find-status.find-status--warn")
     assert page.locator(".result").count() == 0
     assert page.inner_text("#find-status") == (
         "You are offline and no household saved on this phone matches. "
