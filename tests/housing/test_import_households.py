@@ -717,22 +717,16 @@ def test_a_big_import_analyses_its_tables_before_the_map_is_refreshed(tmp_path, 
     assert House.objects.filter(safety_grade="C").count() == 1200
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_household_added_by_someone_else_during_the_import_fails_it_cleanly(
-    tmp_path, regions, groups
-):
-    # New households are COPY'd in. Another session adds A001 while the import runs: its
-    # uncommitted row holds the COPY until it commits, then the archive number is taken.
-    # The import says so, and writes nothing.
-    if connection.vendor != "postgresql":
-        pytest.skip("COPY and its unique check are the PostgreSQL path")
+def _import_racing(path, other_session_writes) -> str:
+    """Run the import of `path` while a second PostgreSQL session holds uncommitted writes
+    (`other_session_writes(cursor)`) that the import must wait for; that session commits
+    once the import is seen waiting. The import's outcome: "imported" or its error."""
     import threading
 
     import psycopg
 
     from housing.importers import ImportFailed, import_households
 
-    households = write_csv(tmp_path / "households.csv", HEADER, ROWS)
     settings = connection.settings_dict
     other = psycopg.connect(
         host=settings["HOST"] or "127.0.0.1",
@@ -741,22 +735,14 @@ def test_a_household_added_by_someone_else_during_the_import_fails_it_cleanly(
         password=settings["PASSWORD"],
         dbname=settings["NAME"],
     )
-    template = HouseholdFactory(archive_no="TEMPLATE", village=regions["village1"])
-    columns = [f.column for f in Household._meta.concrete_fields if not f.primary_key]
-    chosen = [
-        "'A001'" if c == "archive_no" else "'别人'" if c == "head_name" else c for c in columns
-    ]
+    outcome = {}
     try:
         with other.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO housing_household ({', '.join(columns)}) "
-                f"SELECT {', '.join(chosen)} FROM housing_household WHERE archive_no = 'TEMPLATE'"
-            )
-        outcome = {}
+            other_session_writes(cursor)
 
         def run_import():
             try:
-                import_households(path=households)
+                import_households(path=path)
                 outcome["result"] = "imported"
             except ImportFailed as error:
                 outcome["result"] = str(error)
@@ -766,14 +752,39 @@ def test_a_household_added_by_someone_else_during_the_import_fails_it_cleanly(
         thread = threading.Thread(target=run_import)
         thread.start()
         thread.join(timeout=3)
-        assert thread.is_alive(), "the import waits for the other session's row"
+        assert thread.is_alive(), "the import waits for the other session's rows"
         other.commit()
         thread.join(timeout=60)
     finally:
         other.close()
+    return outcome["result"]
 
-    assert "added by someone else while it was being imported" in outcome["result"]
-    assert "nothing was imported" in outcome["result"].lower()
+
+@pytest.mark.django_db(transaction=True)
+def test_a_household_added_by_someone_else_during_the_import_fails_it_cleanly(
+    tmp_path, regions, groups
+):
+    # New households are COPY'd in. Another session adds A001 while the import runs: its
+    # uncommitted row holds the COPY until it commits, then the archive number is taken.
+    # The import says so, and writes nothing.
+    if connection.vendor != "postgresql":
+        pytest.skip("COPY and its unique check are the PostgreSQL path")
+    households = write_csv(tmp_path / "households.csv", HEADER, ROWS)
+    template = HouseholdFactory(archive_no="TEMPLATE", village=regions["village1"])
+    columns = [f.column for f in Household._meta.concrete_fields if not f.primary_key]
+    chosen = [
+        "'A001'" if c == "archive_no" else "'别人'" if c == "head_name" else c for c in columns
+    ]
+
+    def add_a001(cursor):
+        cursor.execute(
+            f"INSERT INTO housing_household ({', '.join(columns)}) "
+            f"SELECT {', '.join(chosen)} FROM housing_household WHERE archive_no = 'TEMPLATE'"
+        )
+
+    result = _import_racing(households, add_a001)
+    assert "added by someone else while it was being imported" in result
+    assert "nothing was imported" in result.lower()
     assert list(
         Household.objects.order_by("archive_no").values_list("archive_no", "head_name")
     ) == [
@@ -792,49 +803,17 @@ def test_a_household_deleted_by_someone_else_during_the_import_fails_it_cleanly(
     # writes nothing.
     if connection.vendor != "postgresql":
         pytest.skip("the other session is a second PostgreSQL connection")
-    import threading
-
-    import psycopg
-
-    from housing.importers import ImportFailed, import_households
-
     doomed = HouseholdFactory(archive_no="A001", village=regions["village1"], head_name="旧")
     kept = HouseholdFactory(archive_no="KEPT", village=regions["village1"])
     households = write_csv(tmp_path / "households.csv", HEADER, ROWS)
-    settings = connection.settings_dict
-    other = psycopg.connect(
-        host=settings["HOST"] or "127.0.0.1",
-        port=settings["PORT"] or 5432,
-        user=settings["USER"],
-        password=settings["PASSWORD"],
-        dbname=settings["NAME"],
-    )
-    try:
-        with other.cursor() as cursor:
-            for table in ("maps_mappoint", "housing_familymember", "housing_house"):
-                cursor.execute(f"DELETE FROM {table} WHERE household_id = %s", [doomed.pk])
-            cursor.execute("DELETE FROM housing_household WHERE id = %s", [doomed.pk])
-        outcome = {}
 
-        def run_import():
-            try:
-                import_households(path=households)
-                outcome["result"] = "imported"
-            except ImportFailed as error:
-                outcome["result"] = str(error)
-            finally:
-                connection.close()
+    def delete_a001(cursor):
+        for table in ("maps_mappoint", "housing_familymember", "housing_house"):
+            cursor.execute(f"DELETE FROM {table} WHERE household_id = %s", [doomed.pk])
+        cursor.execute("DELETE FROM housing_household WHERE id = %s", [doomed.pk])
 
-        thread = threading.Thread(target=run_import)
-        thread.start()
-        thread.join(timeout=3)
-        assert thread.is_alive(), "the import waits for the other session's deletion"
-        other.commit()
-        thread.join(timeout=60)
-    finally:
-        other.close()
-
-    assert "changed by someone else while this file was being imported" in outcome["result"]
-    assert "nothing was imported" in outcome["result"].lower()
+    result = _import_racing(households, delete_a001)
+    assert "changed by someone else while this file was being imported" in result
+    assert "nothing was imported" in result.lower()
     assert list(Household.objects.values_list("archive_no", flat=True)) == [kept.archive_no]
     assert House.objects.filter(household__archive_no__in=["A002", "A003"]).count() == 0

@@ -28,6 +28,7 @@ from renovation.models import (
 )
 from renovation.services import case_open
 from tests.factories import make_region
+from tests.renovation.factories import CHAIN as FULL_CHAIN
 from tests.renovation.factories import (
     FUNDING_YEAR,
     SMALL_SLOTS,
@@ -66,16 +67,12 @@ FIRST_PAYMENT = "First instalment: the works are accepted."
 
 # (state the step reaches, action, who takes it): the chain, sent back once at the check.
 CHAIN = [
-    (CaseState.VILLAGE_REVIEWED, "village_review", "inspector"),
-    (CaseState.NOTICED, "notice", "township"),
-    (CaseState.TOWNSHIP_CHECKED, "township_check", "township"),
-    (CaseState.COUNTY_APPROVED, "county_approve", "county"),
-    (CaseState.WORKS_STARTED, "start_works", "inspector"),
-    (CaseState.WORKS_FINISHED, "finish_works", "inspector"),
+    *FULL_CHAIN[:-1],
     (CaseState.WORKS_STARTED, "fail_completion", "county"),
     (CaseState.WORKS_FINISHED, "finish_works_again", "inspector"),
-    (CaseState.COMPLETION_PASSED, "pass_completion", "township"),
+    FULL_CHAIN[-1],
 ]
+assert FULL_CHAIN[-1][1] == "pass_completion"
 # The opinion each state's column shows: the step that first reached it.
 STEP_OPINIONS = {
     CaseState.VILLAGE_REVIEWED: OPINIONS["village_review"],
