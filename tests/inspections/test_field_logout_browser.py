@@ -7,6 +7,7 @@ import pytest
 from playwright.sync_api import Error as BrowserError
 
 from accounts.models import Role
+from inspections.field_views import FIELD_STATIC
 from inspections.models import Inspection
 from tests.inspections.test_field_browser import (
     MEMBERS,
@@ -30,17 +31,8 @@ KEPT = """async () => {
   }
   return kept;
 }"""
-STATIC_KEPT = {
-    "/field/manifest.webmanifest",
-    "/static/css/anju.css",
-    "/static/field/field.css",
-    "/static/field/common.js",
-    "/static/field/queue.js",
-    "/static/field/villages.js",
-    "/static/field/field.js",
-    "/static/field/icon-192.png",
-    "/static/field/icon-512.png",
-}
+# The worker's precache list (test_field_page spells it out) but the page itself.
+STATIC_KEPT = {"/field/manifest.webmanifest", *(f"/static/{path}" for path in FIELD_STATIC)}
 OTHERS_WAITING = (
     "Records of other users waiting on this phone: 1. They are kept, and sent when their "
     "user logs in here."
