@@ -434,7 +434,11 @@ def test_a_record_kept_while_logged_out_is_sent_after_logging_in_again(phone, li
     open_field_page(page, live_server, field["inspector"])
     page.fill("#search-q", "春花")
     page.click("#search-form button[type=submit]")
-    page.locator(".result").first.tap()
+    page.locator(".result:has-text('春花')").first.tap()
+    page.wait_for_selector("#inspection-form:not([hidden])")
+    # The new draft is written before the kind changes (a CI run under load once saw the
+    # click land while the form was still being filled in).
+    page.wait_for_selector("#draft-status[data-pending='0']:not(:empty)")
     page.check("input[name=kind][value=progress]")
     assert not page.is_visible("#appraisal")
     page.fill("#notes", "Walls up to the first floor.")
