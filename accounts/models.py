@@ -1,4 +1,5 @@
 from django.contrib.auth.models import AbstractUser
+from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -41,3 +42,27 @@ class User(AbstractUser):
     @property
     def is_administrator(self) -> bool:
         return self.is_superuser or self.role == Role.ADMINISTRATOR
+
+
+class Session(AbstractBaseSession):
+    """A browser's signed-in session: Django's own session, and whose it is.
+
+    `user` is copied from the session data each time the session is saved (accounts.sessions),
+    so that a request reads its session and its user in one statement. The session data stays
+    the truth: a user is taken from the join only when it is the user the data names. No
+    database constraint (a session saved as its user is being deleted must not fail the
+    request); deleting a user through Django deletes their sessions.
+    """
+
+    user = models.ForeignKey(
+        User,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        db_constraint=False,
+        related_name="+",
+        verbose_name=_("user"),
+    )
+
+    class Meta(AbstractBaseSession.Meta):
+        pass

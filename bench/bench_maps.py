@@ -26,7 +26,10 @@ bench/results/bench_maps.txt:
       captured, then re-executed through a plain psycopg connection and fetched. p50 and p95
       per zoom and overall; targets: p95 < 100 ms, and the goal p95 ours / p95 raw <= 1.5
       (printed as met / NOT met; sum(ours) / sum(raw) is printed too). Fair: the raw side is
-      the very statements, over a psycopg connection opened once, fetched to Python tuples.
+      the very statements with their values quoted in, as text (what Django's own cursors
+      send), over a psycopg connection opened once, fetched to Python tuples. The view runs
+      them as prepared statements (accounts.statements), which the raw text cannot be: a
+      tile's values change, its text does not.
   (c) maps.selectors.region_figures(county) against a per-household Python loop over the
       registry (village, current house's grade, latest case's state) giving the same
       per-township counts (asserted equal).
@@ -453,9 +456,11 @@ class Capture:
         started = time.perf_counter()
         result = execute(sql, params, many, context)
         seconds = time.perf_counter() - started
-        connection = context["connection"]
-        text = connection.ops.last_executed_query(context["cursor"].cursor, sql, params)
-        self.statements.append((text or sql, seconds))
+        # The statement with its values quoted in, as Django's client-side binding sends it
+        # (the tiles' and the session's statements are prepared with the values bound apart,
+        # accounts.statements: last_executed_query would give their "$1" text).
+        text = context["connection"].ops.compose_sql(sql, params)
+        self.statements.append((text, seconds))
         return result
 
 

@@ -109,7 +109,8 @@ MIDDLEWARE = [
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Django's, with request.user the user read along with the session (accounts.sessions).
+    "accounts.middleware.AuthenticationMiddleware",
     # Records the signed-in user on every history row written during a request.
     "simple_history.middleware.HistoryRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -122,8 +123,8 @@ ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 AUTH_USER_MODEL = "accounts.User"
 # axes first: it refuses a locked-out login before the password is even checked.
-# accounts.backends.ModelBackend is Django's, with the signed-in user of each request read by
-# a precompiled statement (and SESSION_ENGINE the database store read the same way).
+# accounts.backends.ModelBackend is Django's, with the signed-in user of each request read
+# along with its session by one precompiled statement (SESSION_ENGINE, accounts.sessions).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "accounts.backends.ModelBackend",
@@ -160,6 +161,14 @@ DATABASES = {"default": environ.Env.db_url_config(DATABASE_URL)}
 # gunicorn set it (docs/deploy.md): a new PostgreSQL connection costs more than a map tile.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"].endswith("postgis"):
+    # The statements every request runs (the session with its user, a map tile) are prepared
+    # once per connection after 5 runs (accounts.statements); Django's own cursors bind on the
+    # client and are never prepared. Off behind PgBouncer in transaction mode before 1.21.
+    DATABASES["default"].setdefault("OPTIONS", {})
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = (
+        5 if env.bool("DJANGO_DB_PREPARED_STATEMENTS", default=True) else None
+    )
 if DATABASES["default"]["ENGINE"].endswith("spatialite"):
     DATABASES["default"].setdefault("OPTIONS", {})
     # Imports and the seeder write in long transactions; wait rather than fail.

@@ -21,8 +21,9 @@ is drawn where the base map has it and still in one tile only.
 
 Each query is SQL text written once per shape, that is per kind of query, database, number
 of region codes in the user's scope and which filters are set (functools.cache), and run with
-the request's values as parameters through connection.cursor(): a request pays for no query
-compilation. The text is the same on PostGIS and SpatiaLite but for the bounding-box test.
+the request's values as parameters (accounts.statements.fetch_all: on PostgreSQL a prepared
+statement, parsed and planned once per connection): a request pays for no query compilation.
+The text is the same on PostGIS and SpatiaLite but for the bounding-box test.
 Scope comes from accounts.scoping.cached_region_codes (no query when the cache is warm).
 """
 
@@ -36,6 +37,7 @@ from django.core.cache import cache
 from django.db import connection
 
 from accounts.scoping import cached_region_codes
+from accounts.statements import fetch_all
 from housing.coords import wgs84_to_gcj02
 from housing.models import KeyGroup
 from maps import points
@@ -353,9 +355,8 @@ def _cells_sql(shape: Shape) -> str:
 
 
 def _fetch(sql: str, params: list) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
+    """Run as a prepared statement on PostgreSQL: a tile's text is one of a few shapes."""
+    return fetch_all(sql, params)
 
 
 # --- rows to features ----------------------------------------------------------------------

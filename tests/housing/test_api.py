@@ -645,11 +645,11 @@ def test_a_page_of_households_takes_a_constant_number_of_queries(
 
     client = logged_in(township_official)
     add_households(2)
-    # session, user, the user's regions, count, page, current houses
-    with django_assert_num_queries(6):
+    # the session with its user, the user's regions, count, page, current houses
+    with django_assert_num_queries(5):
         assert client.get("/api/households/", {"page_size": 20}).json()["count"] == 2
     add_households(18)
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(5):
         assert len(client.get("/api/households/", {"page_size": 20}).json()["features"]) == 20
 
 
@@ -659,8 +659,8 @@ def test_household_detail_takes_a_constant_number_of_queries(
     FamilyMemberFactory.create_batch(5, household=family["household"])
     client = logged_in(county_official)
 
-    # session, user, the user's regions, household, houses, members
-    with django_assert_max_num_queries(6):
+    # the session with its user, the user's regions, household, houses, members
+    with django_assert_max_num_queries(5):
         response = client.get(f"/api/households/{family['household'].pk}/")
 
     assert len(response.json()["properties"]["members"]) == 6
@@ -671,8 +671,8 @@ def test_region_list_checks_its_parameters_once_per_request(
 ):
     client = logged_in(township_official)
 
-    # session, user, the user's regions, does the parent exist, count, page
-    with django_assert_num_queries(6):
+    # the session with its user, the user's regions, does the parent exist, count, page
+    with django_assert_num_queries(5):
         response = client.get("/api/regions/", {"parent": "520399"})
 
     assert response.json()["count"] == 1
