@@ -475,6 +475,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "inspections.tasks.photos_requeue",
         "schedule": float(ANJU_PHOTO_REQUEUE_AFTER_S),
     },
+    # Expired sessions, once a day (hosts without beat: `manage.py clearsessions` from cron).
+    "sessions-clear-expired": {
+        "task": "accounts.tasks.sessions_clear_expired",
+        "schedule": 24 * 3600.0,
+    },
 }
 # A photo whose GPS is farther than this from the house is flagged (metres).
 ANJU_PHOTO_MAX_DISTANCE_M = env.float("ANJU_PHOTO_MAX_DISTANCE_M", default=150.0)

@@ -171,3 +171,17 @@ def test_the_upgrade_copies_live_sessions_with_their_users(make_user):
     assert SessionStore(live.session_key).load() == {SESSION_KEY: str(user.pk), "kept": 1}
     assert SessionStore(anonymous.session_key).load() == {"kept": 2}
 
+
+def test_the_daily_sweep_deletes_expired_sessions_only(client, make_user):
+    from accounts.tasks import sessions_clear_expired
+
+    client.force_login(make_user(username="stays"))
+    live = client.cookies["sessionid"].value
+    gone = SessionStore()
+    gone[SESSION_KEY] = "1"
+    gone.create()
+    Session.objects.filter(pk=gone.session_key).update(
+        expire_date=timezone.now() - datetime.timedelta(minutes=1)
+    )
+    sessions_clear_expired()
+    assert list(Session.objects.values_list("pk", flat=True)) == [live]
