@@ -232,20 +232,24 @@ def test_the_page_offers_each_usable_visit_with_its_own_flags_to_acknowledge(cli
     assert response.status_code == 200
     form = pass_form(response)
     name = v.team["inspector2"].username
-    day = timezone.localdate().isoformat()
+
+    # Each visit's own local day (minutes before local midnight they fall on the day before).
+    def day(visit):
+        return timezone.localtime(visit.started_at).date().isoformat()
 
     # Only the visits the check can pass on; the default (newest) chosen.
     options = re.findall(r'<option value="(\d+)"( selected)?>([^<]*)</option>', form)
     assert options == [
-        (str(v.newest.pk), " selected", f"{day} · {name} · grade A"),
-        (str(v.older.pk), "", f"{day} · {name} · grade B"),
+        (str(v.newest.pk), " selected", f"{day(v.newest)} · {name} · grade A"),
+        (str(v.older.pk), "", f"{day(v.older)} · {name} · grade B"),
     ]
     assert "data-visit-select" in form
     # The one with an appraisal that cannot pass says why; the others (no appraisal, made
     # before the case's entry appraisal) are no completion check of this case.
     assert re.findall(r'<li data-visit="(\d+)">', form) == [str(v.graded_c.pk)]
     assert (
-        f"Not offered: the visit of {day} by {name}. The completion appraisal of {day} grades "
+        f"Not offered: the visit of {day(v.graded_c)} by {name}. The completion appraisal of "
+        f"{day(v.graded_c)} grades "
         "the house C; it must be A or B to pass (fail the check with the fixes required "
         "instead)." in text(response)
     )
@@ -259,7 +263,8 @@ def test_the_page_offers_each_usable_visit_with_its_own_flags_to_acknowledge(cli
     assert shared.count("required") == len(codes(v.shared))
     # Without scripts every group shows: only the chosen one is asked (server-side).
     assert [group.count("required") for group in per_visit] == [0, 0]
-    assert f"If the check is judged on the visit of {day} by {name}" in text(response)
+    for visit in (v.newest, v.older):
+        assert f"If the check is judged on the visit of {day(visit)} by {name}" in text(response)
     assert '<script src="/static/renovation/case_detail.js"></script>' in response.content.decode()
 
 
