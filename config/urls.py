@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts.views import LogoutView
+
 urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("housing.urls")),
@@ -13,6 +15,9 @@ urlpatterns = [
     path("", include("maps.urls")),
     path("api/", include("config.api_urls")),
     path("i18n/", include("django.conf.urls.i18n")),
+    # The admin's logout is ours too: it clears the browser's cache of the site and goes to
+    # the login page, where the field page's offline copy is forgotten (accounts.views).
+    path("admin/logout/", LogoutView.as_view()),
     path("admin/", admin.site.urls),
 ]
 # Uploaded files are never served straight from MEDIA_ROOT: photos go through views that

@@ -141,6 +141,36 @@ def test_admin_login_form_logs_an_administrator_in(client, administrator):
     assert client.get("/admin/").status_code == 200
 
 
+FORGET_SCRIPT = '<script src="/static/field/forget.js" data-scope="/field/"></script>'
+
+
+def test_admin_logout_clears_the_sites_cache_and_goes_to_the_login_page(client, administrator):
+    """The admin's "Log out" is the site's: the browser drops its HTTP cache of the site, and
+    the login page it lands on has the field page's worker forget its user's copy."""
+    client.force_login(administrator)
+    page = client.get("/admin/").content.decode()
+    assert '<form id="logout-form" method="post" action="/admin/logout/">' in page
+
+    response = client.post("/admin/logout/")
+
+    assert response.status_code == 302
+    assert response.url == "/login/"
+    assert response["Clear-Site-Data"] == '"cache"'
+    assert "_auth_user_id" not in client.session
+    assert client.get("/admin/").url == "/admin/login/?next=/admin/"
+    assert FORGET_SCRIPT in client.get("/login/").content.decode()
+    assert client.get("/admin/logout/").status_code == 405  # a GET logs nobody out
+
+
+def test_admin_login_page_forgets_the_field_pages_copy_when_nobody_is_logged_in(client, make_user):
+    assert FORGET_SCRIPT in client.get("/admin/login/").content.decode()
+    # Someone logged in but not an administrator is sent here too: their field page stays.
+    client.force_login(make_user(Role.INSPECTOR))
+    page = client.get("/admin/login/?next=/admin/").content.decode()
+    assert "You are authenticated as" in page
+    assert "forget.js" not in page
+
+
 # --- the maps load nothing from outside ------------------------------------------------
 
 
@@ -629,5 +659,26 @@ def test_region_map_works_offline_with_the_parent_outline(
     )
 
     assert layers == {"boundary": 1, "outline": 1}
+    assert errors == []
+    assert page.external_requests == []
+
+
+@pytest.mark.browser
+def test_the_admins_log_out_button_ends_on_the_login_page_that_forgets_the_field_page(
+    page, live_server, administrator
+):
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error.stack)))
+    admin_browser_login(page, live_server, administrator)
+
+    with page.expect_response(lambda r: r.url.endswith("/admin/logout/")) as answer:
+        page.click("#logout-form button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/login/")
+    page.wait_for_selector("html[data-field-forgotten=true]", state="attached")
+
+    assert answer.value.all_headers()["clear-site-data"] == '"cache"'
+    page.goto(f"{live_server.url}/admin/")
+    assert page.url == f"{live_server.url}/admin/login/?next=/admin/"
+    page.wait_for_selector("html[data-field-forgotten=true]", state="attached")
     assert errors == []
     assert page.external_requests == []
