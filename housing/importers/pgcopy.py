@@ -56,24 +56,27 @@ def _fields(model):
 
 
 def _tuples(fields, rows: list[dict]):
+    """Each row's values in `fields` order: the row's value or the field's default, now for
+    auto_now fields, geometries as EWKT. Per row one comprehension, then the few special
+    columns patched (a branch per cell was a tenth of a 100,000-row import)."""
     now = timezone.now()
-    plan = []
-    for f in fields:
+    plan, stamped, geometries = [], [], []
+    for at, f in enumerate(fields):
         if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
-            plan.append((f.attname, "now", now))
+            plan.append((f.attname, now))
+            stamped.append(at)
         elif isinstance(f, GeometryField):
-            plan.append((f.attname, "geometry", None))
+            plan.append((f.attname, None))
+            geometries.append(at)
         else:
-            plan.append((f.attname, "value", f.get_default()))
+            plan.append((f.attname, f.get_default()))
     for row in rows:
-        values = []
-        for attname, kind, default in plan:
-            if kind == "now":
-                values.append(default)
-            elif kind == "geometry":
-                values.append(_geometry(row.get(attname)))
-            else:
-                values.append(row.get(attname, default))
+        get = row.get
+        values = [get(attname, default) for attname, default in plan]
+        for at in stamped:
+            values[at] = now
+        for at in geometries:
+            values[at] = _geometry(values[at])
         yield values
 
 

@@ -534,6 +534,28 @@ def test_columns_left_out_of_the_file_are_left_unchanged(tmp_path, regions, grou
     assert household.houses.get().safety_grade == SafetyGrade.D
 
 
+def test_a_short_row_reads_its_missing_cells_as_blank_and_extra_cells_are_ignored(
+    tmp_path, regions, groups
+):
+    """A spreadsheet saved as CSV drops a row's empty trailing cells, and may add cells past
+    the last header: neither shifts or fills a column."""
+    households = write_csv(
+        tmp_path / "households.csv",
+        ["archive_no", "unknown", "village_code", "head_name", "phone", "grade"],
+        [
+            ["A001", "x", "520399100200", "张三"],  # no phone, no grade
+            ["A002", "", "520399101200", "李四", "139", "B", "extra", "C"],
+        ],
+    )
+
+    run(households)
+
+    rows = Household.objects.order_by("archive_no").values_list(
+        "archive_no", "head_name", "phone", "houses__safety_grade"
+    )
+    assert list(rows) == [("A001", "张三", "", ""), ("A002", "李四", "139", "B")]
+
+
 def test_gcj02_coordinates_are_stored_as_wgs84(tmp_path, regions, groups):
     # The Shanghai pair published by eviltransform (see test_coords.py).
     rows = with_cell(0, "longitude", "121.531541859215")
