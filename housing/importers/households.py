@@ -260,23 +260,8 @@ def _hint_swapped(table: Table, row: int, lon: str, lat: str, problems: list[Pro
         )
 
 
-# The cells of a households row that _check_households reads, in its order.
-_HOUSEHOLD_CELLS = (
-    "archive_no",
-    "village_code",
-    "head_name",
-    "head_id_number",
-    "phone",
-    "address",
-    "longitude",
-    "latitude",
-    "key_group",
-    "structure_type",
-    "storeys",
-    "floor_area",
-    "year_built",
-    "grade",
-)
+# The cells of a households row, in the order _check_households unpacks them.
+_HOUSEHOLD_CELLS = tuple(HOUSEHOLD_COLUMNS)
 
 
 def _check_households(
