@@ -13,7 +13,8 @@ numbers) to a temp dir and times, each from empty tables:
             housing_house, in one transaction with its commit; nothing else (no validation,
             id sequence, history or map);
   ours      housing.importers.import_households on all N rows (read, validate, bulk write,
-            history, map refresh, commit), with where its time went;
+            history, map refresh, commit), with where its time went (the new households are
+            checked while COPY stores them: that checking is counted in "COPY");
   re-import the same file again (every household updated, houses unchanged);
   ORM       optional (--orm-rows, 0 to skip): per row Household(...).full_clean(); save();
             House(...).full_clean(); save(), in one transaction, on the first --orm-rows rows,

@@ -10,12 +10,13 @@ Every row written is also recorded in its model's history (created or changed), 
 import datetime
 import math
 import operator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -267,6 +268,14 @@ _HOUSEHOLD_CELLS = tuple(HOUSEHOLD_COLUMNS)
 def _check_households(
     table: Table, *, crs: str, problems: list[Problem], warnings: list[Problem]
 ) -> list[_HouseholdRow]:
+    return list(_checked_households(table, crs=crs, problems=problems, warnings=warnings))
+
+
+def _checked_households(
+    table: Table, *, crs: str, problems: list[Problem], warnings: list[Problem]
+) -> Iterator[_HouseholdRow]:
+    """Each row without a problem, checked, as soon as it is (the problems of the others go
+    to `problems`): the import writes a row while the next ones are checked."""
     this_year = timezone.localdate().year
     check = _Checker(table, problems)
     cell = table.cell
@@ -283,143 +292,146 @@ def _check_households(
         )
     }
     groups = _key_groups() if table.has("key_group") else {}
+    known_groups = list(KeyGroup.objects.values_list("code", "name")) if groups else []
     has_location = table.has("longitude") and table.has("latitude")
     seen: dict[str, int] = {}
-    rows: list[_HouseholdRow] = []
     # Each row's cells picked at once (a column the file lacks reads the blank cell after
     # the last): cell() per cell was 1.4 million calls for 100,000 rows.
     width = max(table.columns.values(), default=-1) + 1
     pick = operator.itemgetter(*(table.columns.get(name, width) for name in _HOUSEHOLD_CELLS))
     house_columns = [c for c in ("storeys", "floor_area", "year_built") if table.has(c)]
 
-    for number, cells in table.rows:
-        before = len(problems)
-        padded = cells[:width]
-        padded.extend([""] * (width + 1 - len(padded)))
-        (
-            archive_text,
-            village_text,
-            head_name_text,
-            head_id_text,
-            phone_text,
-            address_text,
-            lon_text,
-            lat_text,
-            group_text,
-            structure_text,
-            storeys_text,
-            floor_area_text,
-            year_built_text,
-            grade_text,
-        ) = pick(padded)
-        archive_no = check.required(number, "archive_no", archive_text)
-        if archive_no is not None:
-            archive_no = check.model_field(
-                number, "archive_no", archive_no, Household, "archive_no"
-            )
-        if archive_no:
-            if archive_no in seen:
-                check.add(
-                    number,
-                    "archive_no",
-                    archive_no,
-                    _("The archive number %(archive_no)s is also in row %(row)d.")
-                    % {"archive_no": archive_no, "row": seen[archive_no]},
-                )
-            else:
-                seen[archive_no] = number
+    # The generator's work only: everything read from the database is read above, before
+    # the caller starts writing (a COPY in progress has the connection to itself).
 
-        village_code = check.required(number, "village_code", village_text)
-        village_id = None
-        if village_code is not None:
-            found = villages.get(village_code)
-            if found is None:
-                check.add(
-                    number,
-                    "village_code",
-                    village_code,
-                    _("No region has the code %(code)s; import the regions first.")
-                    % {"code": village_code},
-                )
-            elif found[1] != RegionLevel.VILLAGE:
-                check.add(
-                    number,
-                    "village_code",
-                    village_code,
-                    _("%(code)s is a %(level)s (%(name)s), not a village.")
-                    % {
-                        "code": village_code,
-                        "level": RegionLevel(found[1]).label,
-                        "name": found[2],
-                    },
-                )
-            else:
-                village_id = found[0]
-
-        head_name = check.required(number, "head_name", head_name_text)
-        if head_name is not None:
-            head_name = check.model_field(number, "head_name", head_name, Household, "head_name")
-        head_id = check.id_number(number, "head_id_number", head_id_text)
-        phone = check.model_field(number, "phone", phone_text, Household, "phone")
-        address = check.model_field(number, "address", address_text, Household, "address")
-
-        location = None
-        if has_location:
-            if lon_text and lat_text:
-                lon = check.coordinate(number, "longitude", lon_text, 180)
-                lat = check.coordinate(number, "latitude", lat_text, 90)
-                if lon is not None and lat is not None:
-                    location = wgs84_from(lon, lat, crs=crs)
-                    if out_of_china(lon, lat):
-                        warnings.append(_outside_china(table, number, lon_text, lat_text))
-                else:
-                    _hint_swapped(table, number, lon_text, lat_text, problems)
-            elif lon_text or lat_text:
-                blank = "latitude" if lon_text else "longitude"
-                check.add(
-                    number, blank, "", _("Give both longitude and latitude, or leave both blank.")
-                )
-
-        key_group_id = None
-        if group_text:
-            key_group_id = groups.get(value_key(group_text))
-            if key_group_id is None:
-                check.add(
-                    number,
-                    "key_group",
-                    group_text,
-                    _("Not a known key group. Known groups: %(groups)s.")
-                    % {
-                        "groups": ", ".join(
-                            f"{code} ({name})"
-                            for code, name in KeyGroup.objects.values_list("code", "name")
-                        )
-                    },
-                )
-
-        house = {}
-        if table.has("structure_type"):
-            house["structure_type"] = check.choice(
-                number, "structure_type", structure_text, "structure"
-            )
-        texts = {"storeys": storeys_text, "floor_area": floor_area_text}
-        texts["year_built"] = year_built_text
-        for column in house_columns:
-            house[column] = check.model_field(number, column, texts[column], House, column)
-        built = house.get("year_built")
-        if built and built > this_year:
-            check.add(
-                number,
-                "year_built",
+    def checked_rows():
+        for number, cells in table.rows:
+            before = len(problems)
+            padded = cells[:width]
+            padded.extend([""] * (width + 1 - len(padded)))
+            (
+                archive_text,
+                village_text,
+                head_name_text,
+                head_id_text,
+                phone_text,
+                address_text,
+                lon_text,
+                lat_text,
+                group_text,
+                structure_text,
+                storeys_text,
+                floor_area_text,
                 year_built_text,
-                _("The year %(year)d is in the future.") % {"year": built},
-            )
-        if table.has("grade"):
-            house["safety_grade"] = check.choice(number, "grade", grade_text, "grade")
+                grade_text,
+            ) = pick(padded)
+            archive_no = check.required(number, "archive_no", archive_text)
+            if archive_no is not None:
+                archive_no = check.model_field(
+                    number, "archive_no", archive_no, Household, "archive_no"
+                )
+            if archive_no:
+                if archive_no in seen:
+                    check.add(
+                        number,
+                        "archive_no",
+                        archive_no,
+                        _("The archive number %(archive_no)s is also in row %(row)d.")
+                        % {"archive_no": archive_no, "row": seen[archive_no]},
+                    )
+                else:
+                    seen[archive_no] = number
 
-        if len(problems) == before:
-            rows.append(
-                _HouseholdRow(
+            village_code = check.required(number, "village_code", village_text)
+            village_id = None
+            if village_code is not None:
+                found = villages.get(village_code)
+                if found is None:
+                    check.add(
+                        number,
+                        "village_code",
+                        village_code,
+                        _("No region has the code %(code)s; import the regions first.")
+                        % {"code": village_code},
+                    )
+                elif found[1] != RegionLevel.VILLAGE:
+                    check.add(
+                        number,
+                        "village_code",
+                        village_code,
+                        _("%(code)s is a %(level)s (%(name)s), not a village.")
+                        % {
+                            "code": village_code,
+                            "level": RegionLevel(found[1]).label,
+                            "name": found[2],
+                        },
+                    )
+                else:
+                    village_id = found[0]
+
+            head_name = check.required(number, "head_name", head_name_text)
+            if head_name is not None:
+                head_name = check.model_field(
+                    number, "head_name", head_name, Household, "head_name"
+                )
+            head_id = check.id_number(number, "head_id_number", head_id_text)
+            phone = check.model_field(number, "phone", phone_text, Household, "phone")
+            address = check.model_field(number, "address", address_text, Household, "address")
+
+            location = None
+            if has_location:
+                if lon_text and lat_text:
+                    lon = check.coordinate(number, "longitude", lon_text, 180)
+                    lat = check.coordinate(number, "latitude", lat_text, 90)
+                    if lon is not None and lat is not None:
+                        location = wgs84_from(lon, lat, crs=crs)
+                        if out_of_china(lon, lat):
+                            warnings.append(_outside_china(table, number, lon_text, lat_text))
+                    else:
+                        _hint_swapped(table, number, lon_text, lat_text, problems)
+                elif lon_text or lat_text:
+                    blank = "latitude" if lon_text else "longitude"
+                    check.add(
+                        number,
+                        blank,
+                        "",
+                        _("Give both longitude and latitude, or leave both blank."),
+                    )
+
+            key_group_id = None
+            if group_text:
+                key_group_id = groups.get(value_key(group_text))
+                if key_group_id is None:
+                    check.add(
+                        number,
+                        "key_group",
+                        group_text,
+                        _("Not a known key group. Known groups: %(groups)s.")
+                        % {"groups": ", ".join(f"{code} ({name})" for code, name in known_groups)},
+                    )
+
+            house = {}
+            if table.has("structure_type"):
+                house["structure_type"] = check.choice(
+                    number, "structure_type", structure_text, "structure"
+                )
+            texts = {"storeys": storeys_text, "floor_area": floor_area_text}
+            texts["year_built"] = year_built_text
+            for column in house_columns:
+                house[column] = check.model_field(number, column, texts[column], House, column)
+            built = house.get("year_built")
+            if built and built > this_year:
+                check.add(
+                    number,
+                    "year_built",
+                    year_built_text,
+                    _("The year %(year)d is in the future.") % {"year": built},
+                )
+            if table.has("grade"):
+                house["safety_grade"] = check.choice(number, "grade", grade_text, "grade")
+
+            if len(problems) == before:
+                yield _HouseholdRow(
                     row=number,
                     archive_no=archive_no,
                     village_id=village_id,
@@ -431,8 +443,8 @@ def _check_households(
                     key_group_id=key_group_id,
                     house=house,
                 )
-            )
-    return rows
+
+    return checked_rows()
 
 
 def _check_members(
@@ -596,9 +608,18 @@ def _import(households_table, members_table, *, path, crs, dry_run) -> Household
     with transaction.atomic():
         problems: list[Problem] = []
         warnings: list[Problem] = []
-        households = _check_households(
+        checked = _checked_households(
             households_table, crs=crs, problems=problems, warnings=warnings
         )
+        location_source = LocationSource.GCJ02_MAP if crs == "gcj02" else LocationSource.IMPORTED
+        existing = created = None
+        if connection.vendor == "postgresql" and not dry_run:
+            existing = _existing(households_table, members_table)
+            households, created = _copy_new_households(
+                checked, households_table, problems, existing, location_source
+            )
+        else:
+            households = list(checked)
         members: list[_MemberRow] = []
         if members_table is not None:
             archive_nos = {
@@ -608,21 +629,22 @@ def _import(households_table, members_table, *, path, crs, dry_run) -> Household
                 members_table, household_archive_nos=archive_nos, problems=problems
             )
         if problems:
-            raise ImportFailed(problems)
+            raise ImportFailed(problems)  # what was COPY'd meanwhile is rolled back
 
         result = HouseholdImportResult(
             households=len(households), members=len(members), dry_run=dry_run, warnings=warnings
         )
         archive_nos = [row.archive_no for row in households]
-        existing = dict(
-            lookup(
-                Household.objects.all(),
-                "archive_no",
-                archive_nos + [m.archive_no for m in members],
-                "archive_no",
-                "pk",
+        if existing is None:
+            existing = dict(
+                lookup(
+                    Household.objects.all(),
+                    "archive_no",
+                    archive_nos + [m.archive_no for m in members],
+                    "archive_no",
+                    "pk",
+                )
             )
-        )
         result.households_updated = sum(1 for a in archive_nos if a in existing)
         result.households_created = len(households) - result.households_updated
         if dry_run:
@@ -631,9 +653,12 @@ def _import(households_table, members_table, *, path, crs, dry_run) -> Household
             result.members_created = len(members) - result.members_updated
             return result
 
-        location_source = LocationSource.GCJ02_MAP if crs == "gcj02" else LocationSource.IMPORTED
         ids = _write_households(
-            households, households_table, location_source=location_source, existing=existing
+            households,
+            households_table,
+            location_source=location_source,
+            existing=existing,
+            created=created,
         )
         _write_houses(households, households_table, ids=ids, existing=existing, result=result)
         _write_members(members, members_table, ids=ids, result=result)
@@ -648,10 +673,73 @@ def _import(households_table, members_table, *, path, crs, dry_run) -> Household
     return result
 
 
+def _existing(households_table: Table, members_table: Table | None) -> dict[str, int]:
+    """archive_no -> id of the households already stored that either file names, read from
+    the cells as written (before they are checked: a row with a problem fails the import)."""
+    names = {households_table.cell(cells, "archive_no") for _n, cells in households_table.rows}
+    if members_table is not None:
+        names |= {members_table.cell(cells, "archive_no") for _n, cells in members_table.rows}
+    names.discard("")
+    return dict(lookup(Household.objects.all(), "archive_no", names, "archive_no", "pk"))
+
+
+def _copy_new_households(
+    checked: Iterator[_HouseholdRow],
+    table: Table,
+    problems: list[Problem],
+    existing: dict[str, int],
+    location_source: str,
+) -> tuple[list[_HouseholdRow], dict[str, int]]:
+    """Check the households while COPY writes the new ones (PostgreSQL): the database
+    stores a row while Python checks the next (at 100,000 rows, each took a second of its
+    own). Once a row has a problem nothing more is written: the import fails after the
+    check, and its transaction takes back what was. Returns the checked rows and
+    archive_no -> id of the new households written."""
+    rows: list[_HouseholdRow] = []
+    # At most this many new households: the archive numbers of the file not stored yet.
+    fresh = {table.cell(cells, "archive_no") for _n, cells in table.rows} - existing.keys()
+    fresh.discard("")
+    created: list[str] = []
+
+    def new_values():
+        for row in checked:
+            rows.append(row)
+            if not problems and row.archive_no not in existing:
+                created.append(row.archive_no)
+                yield _household_values(row, location_source)
+
+    if not fresh:
+        rows.extend(checked)
+        return rows, {}
+    ids = pgcopy.insert_stream(Household, new_values(), len(fresh))
+    return rows, dict(zip(created, ids, strict=True))
+
+
+def _household_values(row: _HouseholdRow, location_source: str) -> dict:
+    return {
+        "archive_no": row.archive_no,
+        "village_id": row.village_id,
+        "head_name": row.head_name,
+        "head_id_number": row.head_id_number,
+        "phone": row.phone,
+        "address": row.address,
+        "location": row.location,
+        "location_source": location_source if row.location else "",
+        "key_group_id": row.key_group_id,
+    }
+
+
 def _write_households(
-    rows: list[_HouseholdRow], table: Table, *, location_source: str, existing: dict[str, int]
+    rows: list[_HouseholdRow],
+    table: Table,
+    *,
+    location_source: str,
+    existing: dict[str, int],
+    created: dict[str, int] | None = None,
 ) -> dict[str, int]:
-    """Upsert on archive_no in bulk; return archive_no -> id for the file's households."""
+    """Upsert on archive_no in bulk; return archive_no -> id for the file's households.
+    `created`: the new households already COPY'd while the file was checked (archive_no
+    -> id), so that only the stored ones are left to update."""
     update_fields = ["village", "head_name"]
     for column in ("head_id_number", "phone", "address", "key_group"):
         if table.has(column):
@@ -659,27 +747,24 @@ def _write_households(
     if table.has("longitude") and table.has("latitude"):
         update_fields += ["location", "location_source"]
     update_fields.append("updated_at")
-    values = [
-        {
-            "archive_no": row.archive_no,
-            "village_id": row.village_id,
-            "head_name": row.head_name,
-            "head_id_number": row.head_id_number,
-            "phone": row.phone,
-            "address": row.address,
-            "location": row.location,
-            "location_source": location_source if row.location else "",
-            "key_group_id": row.key_group_id,
-        }
-        for row in rows
-    ]
-    written = pgcopy.upsert(
-        Household,
-        values,
-        unique_field="archive_no",
-        update_fields=update_fields,
-        existing=existing,
-    )
+    if created is None:
+        values = [_household_values(row, location_source) for row in rows]
+        written = pgcopy.upsert(
+            Household,
+            values,
+            unique_field="archive_no",
+            update_fields=update_fields,
+            existing=existing,
+        )
+    else:
+        stored = [
+            _household_values(row, location_source) for row in rows if row.archive_no in existing
+        ]
+        pgcopy.update(
+            Household, stored, update_fields=update_fields, ids=existing, key="archive_no"
+        )
+        written = {row["archive_no"]: existing[row["archive_no"]] for row in stored}
+        written.update(created)
     _history(Household, written, existing=existing)
     ids = dict(existing)  # households named only by the members file are in here too
     ids.update(written)

@@ -9,6 +9,7 @@ bulk_create(update_conflicts=True), which gives the same result.
 """
 
 import struct
+from collections.abc import Iterable
 
 from django.contrib.gis.db.models import GeometryField
 from django.contrib.gis.geos import GEOSGeometry, Point
@@ -132,6 +133,28 @@ def insert(model, rows: list[dict]) -> list[int]:
     return ids
 
 
+def insert_stream(model, rows: Iterable[dict], n: int) -> list[int]:
+    """insert() of rows that come as they are made, n at the most (PostgreSQL): each is
+    COPY'd as it comes, so that the caller's making of the next one and the database's
+    storing of this one run side by side. Returns the ids of the rows written, in order."""
+    fields = _fields(model)
+    columns = [model._meta.pk.column] + [f.column for f in fields]
+    written: list[int] = []
+    with connection.cursor() as cursor:
+        drawn = iter(_new_ids(cursor, model, n))
+
+        def values():
+            for values in _tuples(fields, rows):
+                pk = next(drawn, None)
+                if pk is None:
+                    raise ValueError(f"more than the {n} rows announced")
+                written.append(pk)
+                yield [pk, *values]
+
+        _copy(cursor, model._meta.db_table, columns, values())
+    return written
+
+
 def upsert(
     model,
     rows: list[dict],
@@ -165,11 +188,11 @@ def upsert(
     old = [row for row in rows if row[unique_field] in existing]
     ids = {key: existing[key] for key in keys if key in existing}
     ids.update(zip((row[unique_field] for row in new), insert(model, new), strict=True))
-    _update(model, old, update_fields=update_fields, ids=existing, key=unique_field)
+    update(model, old, update_fields=update_fields, ids=existing, key=unique_field)
     return ids
 
 
-def _update(model, rows: list[dict], *, update_fields: list[str], ids: dict, key: str) -> None:
+def update(model, rows: list[dict], *, update_fields: list[str], ids: dict, key: str) -> None:
     """Set `update_fields` of the rows whose `key` value maps to a primary key in `ids`:
     COPY into a temporary table, then one UPDATE … FROM it."""
     if not rows:

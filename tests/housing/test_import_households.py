@@ -305,6 +305,32 @@ def test_a_bad_row_imports_nothing_and_names_row_column_and_value(
     assert_nothing_written()
 
 
+def test_a_bad_row_after_new_households_were_written_takes_them_back(tmp_path, regions, groups):
+    """New households are written (COPY on PostgreSQL) while the next rows are checked: a
+    problem further down reads what its message needs without disturbing the write, and
+    the import still leaves nothing behind."""
+    rows = with_cell(1, "key_group", "五保户")
+    rows.append(["A003", *rows[0][1:]])
+    rows.append(["A004", *rows[0][1:3], BAD_ID, *rows[0][4:]])
+    households = write_csv(tmp_path / "households.csv", HEADER, rows)
+
+    report = failure(households)
+
+    assert report.splitlines() == [
+        "2 problems found; nothing was imported.",
+        "households.csv, row 3, column key_group, value “五保户”: "
+        "Not a known key group. Known groups: minimum_income (低保户).",
+        f"households.csv, row 5, column head_id_number, value “{BAD_ID}”: "
+        f"The check character of the ID number is wrong (expected {ID_ZHANG[17]}).",
+    ]
+    assert_nothing_written()
+    # The same file mended imports whole.
+    rows[1][HEADER.index("key_group")] = ""
+    rows[3][HEADER.index("head_id_number")] = ""
+    run(write_csv(tmp_path / "households.csv", HEADER, rows))
+    assert Household.objects.count() == House.objects.count() == 4
+
+
 def test_every_problem_of_both_files_is_reported_with_the_file_header_as_written(
     tmp_path, regions, groups
 ):
