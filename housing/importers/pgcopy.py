@@ -124,13 +124,7 @@ def insert(model, rows: list[dict]) -> list[int]:
         objects = _instances(model, rows)
         model.objects.bulk_create(objects, batch_size=WRITE_BATCH)
         return [obj.pk for obj in objects]
-    fields = _fields(model)
-    columns = [model._meta.pk.column] + [f.column for f in fields]
-    with connection.cursor() as cursor:
-        ids = _new_ids(cursor, model, len(rows))
-        values = ([pk, *row] for pk, row in zip(ids, _tuples(fields, rows), strict=True))
-        _copy(cursor, model._meta.db_table, columns, values)
-    return ids
+    return insert_stream(model, rows, len(rows))
 
 
 def insert_stream(model, rows: Iterable[dict], n: int) -> list[int]:
