@@ -220,13 +220,14 @@ class _Checker:
         return number
 
 
-def _key_groups() -> dict[str, int]:
-    """Cell text -> key group id, by code or by name (the data migration names them in Chinese)."""
+def _key_groups() -> tuple[dict[str, int], str]:
+    """Cell text -> key group id, by code or by name (the data migration names them in
+    Chinese); and the groups as a problem lists them ("code (name), …")."""
     rows = list(KeyGroup.objects.values_list("pk", "code", "name"))
     groups = {value_key(name): pk for pk, _code, name in rows}
     # A code wins over a name that happens to be spelled the same.
     groups.update({value_key(code): pk for pk, code, _name in rows})
-    return groups
+    return groups, ", ".join(f"{code} ({name})" for _pk, code, name in rows)
 
 
 def _outside_china(table: Table, row: int, lon: str, lat: str) -> Problem:
@@ -261,14 +262,8 @@ def _hint_swapped(table: Table, row: int, lon: str, lat: str, problems: list[Pro
         )
 
 
-# The cells of a households row, in the order _check_households unpacks them.
+# The cells of a households row, in the order _checked_households unpacks them.
 _HOUSEHOLD_CELLS = tuple(HOUSEHOLD_COLUMNS)
-
-
-def _check_households(
-    table: Table, *, crs: str, problems: list[Problem], warnings: list[Problem]
-) -> list[_HouseholdRow]:
-    return list(_checked_households(table, crs=crs, problems=problems, warnings=warnings))
 
 
 def _checked_households(
@@ -291,8 +286,7 @@ def _checked_households(
             "name",
         )
     }
-    groups = _key_groups() if table.has("key_group") else {}
-    known_groups = list(KeyGroup.objects.values_list("code", "name")) if groups else []
+    groups, known_groups = _key_groups() if table.has("key_group") else ({}, "")
     has_location = table.has("longitude") and table.has("latitude")
     seen: dict[str, int] = {}
     # Each row's cells picked at once (a column the file lacks reads the blank cell after
@@ -407,7 +401,7 @@ def _checked_households(
                         "key_group",
                         group_text,
                         _("Not a known key group. Known groups: %(groups)s.")
-                        % {"groups": ", ".join(f"{code} ({name})" for code, name in known_groups)},
+                        % {"groups": known_groups},
                     )
 
             house = {}
@@ -415,8 +409,11 @@ def _checked_households(
                 house["structure_type"] = check.choice(
                     number, "structure_type", structure_text, "structure"
                 )
-            texts = {"storeys": storeys_text, "floor_area": floor_area_text}
-            texts["year_built"] = year_built_text
+            texts = {
+                "storeys": storeys_text,
+                "floor_area": floor_area_text,
+                "year_built": year_built_text,
+            }
             for column in house_columns:
                 house[column] = check.model_field(number, column, texts[column], House, column)
             built = house.get("year_built")
@@ -608,26 +605,25 @@ def _import(households_table, members_table, *, path, crs, dry_run) -> Household
     with transaction.atomic():
         problems: list[Problem] = []
         warnings: list[Problem] = []
+        # The archive numbers as written: which households are stored already is read once,
+        # before any is written (a row with a problem fails the import anyway).
+        named = {households_table.cell(cells, "archive_no") for _n, cells in households_table.rows}
+        existing = _existing(named, members_table)
         checked = _checked_households(
             households_table, crs=crs, problems=problems, warnings=warnings
         )
         location_source = LocationSource.GCJ02_MAP if crs == "gcj02" else LocationSource.IMPORTED
-        existing = created = None
+        created = None
         if connection.vendor == "postgresql" and not dry_run:
-            existing = _existing(households_table, members_table)
+            fresh = len(named - existing.keys() - {""})  # new households, at the most
             households, created = _copy_new_households(
-                checked, households_table, problems, existing, location_source
+                checked, problems, existing, fresh, location_source
             )
         else:
             households = list(checked)
         members: list[_MemberRow] = []
         if members_table is not None:
-            archive_nos = {
-                households_table.cell(cells, "archive_no") for _n, cells in households_table.rows
-            }
-            members = _check_members(
-                members_table, household_archive_nos=archive_nos, problems=problems
-            )
+            members = _check_members(members_table, household_archive_nos=named, problems=problems)
         if problems:
             raise ImportFailed(problems)  # what was COPY'd meanwhile is rolled back
 
@@ -635,16 +631,6 @@ def _import(households_table, members_table, *, path, crs, dry_run) -> Household
             households=len(households), members=len(members), dry_run=dry_run, warnings=warnings
         )
         archive_nos = [row.archive_no for row in households]
-        if existing is None:
-            existing = dict(
-                lookup(
-                    Household.objects.all(),
-                    "archive_no",
-                    archive_nos + [m.archive_no for m in members],
-                    "archive_no",
-                    "pk",
-                )
-            )
         result.households_updated = sum(1 for a in archive_nos if a in existing)
         result.households_created = len(households) - result.households_updated
         if dry_run:
@@ -673,10 +659,10 @@ def _import(households_table, members_table, *, path, crs, dry_run) -> Household
     return result
 
 
-def _existing(households_table: Table, members_table: Table | None) -> dict[str, int]:
-    """archive_no -> id of the households already stored that either file names, read from
-    the cells as written (before they are checked: a row with a problem fails the import)."""
-    names = {households_table.cell(cells, "archive_no") for _n, cells in households_table.rows}
+def _existing(named: set[str], members_table: Table | None) -> dict[str, int]:
+    """archive_no -> id of the stored households that the households file (`named`) or the
+    members file names."""
+    names = set(named)
     if members_table is not None:
         names |= {members_table.cell(cells, "archive_no") for _n, cells in members_table.rows}
     names.discard("")
@@ -685,20 +671,18 @@ def _existing(households_table: Table, members_table: Table | None) -> dict[str,
 
 def _copy_new_households(
     checked: Iterator[_HouseholdRow],
-    table: Table,
     problems: list[Problem],
     existing: dict[str, int],
+    fresh: int,
     location_source: str,
 ) -> tuple[list[_HouseholdRow], dict[str, int]]:
     """Check the households while COPY writes the new ones (PostgreSQL): the database
     stores a row while Python checks the next (at 100,000 rows, each took a second of its
     own). Once a row has a problem nothing more is written: the import fails after the
-    check, and its transaction takes back what was. Returns the checked rows and
-    archive_no -> id of the new households written."""
+    check, and its transaction takes back what was. `fresh`: how many new households the
+    file has at the most. Returns the checked rows and archive_no -> id of the new
+    households written."""
     rows: list[_HouseholdRow] = []
-    # At most this many new households: the archive numbers of the file not stored yet.
-    fresh = {table.cell(cells, "archive_no") for _n, cells in table.rows} - existing.keys()
-    fresh.discard("")
     created: list[str] = []
 
     def new_values():
@@ -711,7 +695,7 @@ def _copy_new_households(
     if not fresh:
         rows.extend(checked)
         return rows, {}
-    ids = pgcopy.insert_stream(Household, new_values(), len(fresh))
+    ids = pgcopy.insert_stream(Household, new_values(), fresh)
     return rows, dict(zip(created, ids, strict=True))
 
 
