@@ -16,7 +16,9 @@ urlpatterns = [
     path("api/", include("config.api_urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     # The admin's logout is ours too: it clears the browser's cache of the site and goes to
-    # the login page, where the field page's offline copy is forgotten (accounts.views).
+    # the login page, where the field page's offline copy is forgotten (accounts.views). A
+    # route, not AdminSite.logout: the admin wraps that in admin_view, which answers anyone
+    # not logged in with a redirect before the view can refuse a GET.
     path("admin/logout/", LogoutView.as_view()),
     path("admin/", admin.site.urls),
 ]
